@@ -1,0 +1,715 @@
+//! MConnection: many prioritized channels over one byte stream, as a sans-IO
+//! state machine.
+//!
+//! Feed received bytes with [`handle_input`](MConnection::handle_input), tell
+//! it when its deadline passed with [`handle_timeout`](MConnection::handle_timeout),
+//! and after every call drain [`poll_transmit`](MConnection::poll_transmit),
+//! [`poll_message`](MConnection::poll_message) and
+//! [`poll_event`](MConnection::poll_event); then wait for input or
+//! [`poll_timeout`](MConnection::poll_timeout).
+//!
+//! ```
+//! use mconn::conn::{ChannelConfig, Config, MConnection};
+//! use mconn::Instant;
+//!
+//! let channels = [ChannelConfig::new(0x20, 10), ChannelConfig::new(0x30, 1)];
+//! let now = Instant::ZERO;
+//! let mut storage_a = [0u8; 1 << 18];
+//! let mut storage_b = [0u8; 1 << 18];
+//! let small: Vec<_> = channels.iter().map(|c| c.recv_message_capacity(1000).send_buffer(4096).recv_buffer(4096)).collect();
+//! let mut a = MConnection::in_arena(&Config::cometbft(), &small, now, &mut storage_a).unwrap();
+//! let mut b = MConnection::in_arena(&Config::cometbft(), &small, now, &mut storage_b).unwrap();
+//!
+//! a.try_send(0x20, b"vote").unwrap();
+//! let mut wire = [0u8; 4096];
+//! let n = a.poll_transmit(now, &mut wire);
+//! let used = b.handle_input(now, &wire[..n]).unwrap();
+//! assert_eq!(used, n);
+//! assert_eq!(b.poll_message(), Some((0x20, &b"vote"[..])));
+//! ```
+
+mod buf;
+mod channel;
+mod config;
+mod event;
+mod fifo;
+mod keepalive;
+mod rate;
+
+#[cfg(feature = "alloc")]
+pub use buf::GrowBuf;
+pub use buf::{Arena, ByteBuf, FixedBuf};
+pub use channel::ChannelStats;
+pub use config::{
+    ChannelConfig, Config, ConfigError, Keepalive, PingLimit, COMETBFT_CHANNELS, MAX_CHANNELS,
+    MAX_PAYLOAD_LIMIT,
+};
+pub use event::{CloseReason, Error, Event};
+
+use core::time::Duration;
+
+use channel::Channel;
+use keepalive::KeepaliveState;
+use rate::TokenBucket;
+
+use crate::time::{earliest, Instant};
+use crate::wire::packet::{Codec, Packet};
+
+/// Bytes of the in/out staging buffers: one packet of the largest payload.
+const STAGE: usize = MAX_PAYLOAD_LIMIT + 32;
+/// Events that can be pending at once: one `Writable` per channel plus `Closed`.
+const EVENT_CAP: usize = MAX_CHANNELS + 2;
+
+/// Connection-wide counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ConnStats {
+    /// Wire bytes produced by `poll_transmit`.
+    pub bytes_sent: u64,
+    /// Wire bytes consumed by `handle_input`.
+    pub bytes_received: u64,
+    /// Packets produced.
+    pub packets_sent: u64,
+    /// Packets consumed.
+    pub packets_received: u64,
+    /// Pings we sent.
+    pub pings_sent: u64,
+    /// Pongs we sent.
+    pub pongs_sent: u64,
+    /// Pings the peer sent.
+    pub pings_received: u64,
+    /// Pongs the peer sent.
+    pub pongs_received: u64,
+    /// Round trip of the last answered ping, in microseconds.
+    pub last_rtt_micros: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Open,
+    Closing,
+    Closed,
+}
+
+/// One packet's worth of staging: bytes `[pos..len)` are pending.
+#[derive(Debug)]
+struct Stage {
+    buf: [u8; STAGE],
+    len: usize,
+    pos: usize,
+}
+
+impl Stage {
+    const fn new() -> Self {
+        Stage {
+            buf: [0; STAGE],
+            len: 0,
+            pos: 0,
+        }
+    }
+
+    fn pending(&self) -> usize {
+        self.len - self.pos
+    }
+
+    /// Copies pending bytes into `out`; returns how many.
+    fn drain_into(&mut self, out: &mut [u8]) -> usize {
+        let n = self.pending().min(out.len());
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        if self.pos == self.len {
+            self.pos = 0;
+            self.len = 0;
+        }
+        n
+    }
+
+    /// Appends input until one whole packet is staged. Returns bytes taken and
+    /// whether the packet is complete.
+    fn fill(
+        &mut self,
+        codec: Codec,
+        max_payload: usize,
+        input: &[u8],
+    ) -> Result<(usize, bool), CloseReason> {
+        let mut took = 0;
+        loop {
+            let want = match codec.frame_len(&self.buf[..self.len], max_payload)? {
+                Some(total) => total,
+                None => self.len + 1,
+            };
+            if self.len >= want {
+                return Ok((took, true));
+            }
+            if took == input.len() {
+                return Ok((took, false));
+            }
+            let n = (want - self.len)
+                .min(input.len() - took)
+                .min(STAGE - self.len);
+            self.buf[self.len..self.len + n].copy_from_slice(&input[took..took + n]);
+            self.len += n;
+            took += n;
+        }
+    }
+}
+
+/// What to send next.
+#[derive(Clone, Copy, Debug)]
+enum Next {
+    Ping,
+    Pong,
+    Msg(usize),
+}
+
+/// What became of a received packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    Done,
+    Stalled,
+    Closed,
+}
+
+/// The multiplexed connection. `B` is the channel buffer storage:
+/// [`FixedBuf`] from caller memory, a `[u8; N]`, or [`GrowBuf`] with `alloc`.
+#[derive(Debug)]
+pub struct MConnection<B: ByteBuf> {
+    rx: Stage,
+    tx: Stage,
+    st: Inner<B>,
+}
+
+#[derive(Debug)]
+struct Inner<B> {
+    codec: Codec,
+    max_payload: usize,
+    channels: heapless::Vec<Channel<B>, MAX_CHANNELS>,
+    /// Channel id → index + 1 (0: no such channel).
+    index: [u8; 256],
+    state: State,
+    keepalive: KeepaliveState,
+    send_rate: Option<TokenBucket>,
+    recv_rate: Option<TokenBucket>,
+    events: heapless::Deque<Event, EVENT_CAP>,
+    decay_period: Duration,
+    next_decay: Instant,
+    /// Input refused because a channel's receive budget is full.
+    stalled: bool,
+    /// Channel whose front message `poll_message` lent out.
+    lent: Option<usize>,
+    /// Where `poll_message` looks first (round robin).
+    next_read: usize,
+    stats: ConnStats,
+}
+
+impl<'a> MConnection<FixedBuf<'a>> {
+    /// A connection whose buffers are carved from `storage`, which must hold
+    /// at least [`Config::arena_size`] bytes. Needs no allocator.
+    pub fn in_arena(
+        config: &Config,
+        channels: &[ChannelConfig],
+        now: Instant,
+        storage: &'a mut [u8],
+    ) -> Result<Self, ConfigError> {
+        let mut arena = Arena::new(storage);
+        MConnection::new(config, channels, now, |len| arena.take(len))
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl MConnection<GrowBuf> {
+    /// A connection whose buffers grow on demand up to their budgets; memory
+    /// is taken while traffic grows and kept for reuse (no allocation per
+    /// message in steady state). See [`shrink_buffers`](Self::shrink_buffers).
+    pub fn with_alloc(
+        config: &Config,
+        channels: &[ChannelConfig],
+        now: Instant,
+    ) -> Result<Self, ConfigError> {
+        MConnection::new(config, channels, now, |len| Some(GrowBuf::new(len)))
+    }
+}
+
+impl<B: ByteBuf> MConnection<B> {
+    /// A connection over `channels` (in tie-break order), asking `make_buf`
+    /// for each channel's send then receive buffer with the byte budget.
+    pub fn new(
+        config: &Config,
+        channels: &[ChannelConfig],
+        now: Instant,
+        mut make_buf: impl FnMut(usize) -> Option<B>,
+    ) -> Result<Self, ConfigError> {
+        config.validate(channels)?;
+        let mut list = heapless::Vec::new();
+        let mut index = [0u8; 256];
+        for (i, c) in channels.iter().enumerate() {
+            let send = make_buf(c.send_buffer_bytes()).ok_or(ConfigError::StorageTooSmall)?;
+            let recv = make_buf(c.recv_buffer_bytes()).ok_or(ConfigError::StorageTooSmall)?;
+            if send.limit() < c.send_buffer_bytes() || recv.limit() < c.recv_buffer_bytes() {
+                return Err(ConfigError::StorageTooSmall);
+            }
+            let payload = config
+                .codec
+                .payload_for_channel(c.id, config.max_packet_payload);
+            list.push(Channel::new(*c, send, recv, payload))
+                .map_err(|_| ConfigError::TooManyChannels)?;
+            index[usize::from(c.id)] = (i + 1) as u8;
+        }
+        let burst = config.codec.max_wire_len(config.max_packet_payload);
+        let bucket = |rate: u32| TokenBucket::new(rate, (rate as usize / 10).max(2 * burst), now);
+        Ok(MConnection {
+            rx: Stage::new(),
+            tx: Stage::new(),
+            st: Inner {
+                codec: config.codec,
+                max_payload: config.max_packet_payload,
+                channels: list,
+                index,
+                state: State::Open,
+                keepalive: KeepaliveState::new(config.keepalive, config.ping_limit, now),
+                send_rate: config.send_rate.map(bucket),
+                recv_rate: config.recv_rate.map(bucket),
+                events: heapless::Deque::new(),
+                decay_period: config.decay_period,
+                next_decay: now + config.decay_period,
+                stalled: false,
+                lent: None,
+                next_read: 0,
+                stats: ConnStats::default(),
+            },
+        })
+    }
+
+    /// Queues `msg` on channel `ch` without waiting. `Err(Full)` when the
+    /// queue has no room; an [`Event::Writable`] follows when it has.
+    pub fn try_send(&mut self, ch: u8, msg: &[u8]) -> Result<(), Error> {
+        if self.st.state != State::Open {
+            return Err(Error::Closed);
+        }
+        self.st
+            .channel_mut(ch)
+            .ok_or(Error::UnknownChannel)?
+            .try_send(msg)
+    }
+
+    /// Whether a `try_send` of `len` bytes on `ch` would be accepted now.
+    pub fn can_send(&self, ch: u8, len: usize) -> bool {
+        self.st.state == State::Open
+            && self
+                .st
+                .channel(ch)
+                .is_some_and(|c| c.queued() < c.cfg.send_queue_capacity && c.send.fits(len, true))
+    }
+
+    /// Feeds bytes received from the peer; returns how many were consumed.
+    /// Fewer than offered means back-pressure: a channel's receive budget is
+    /// full (take messages, then offer the rest again — even an empty slice,
+    /// which lets a packet staged inside go on) or a receive rate cap applies
+    /// (offer again after [`poll_timeout`](Self::poll_timeout)).
+    pub fn handle_input(&mut self, now: Instant, input: &[u8]) -> Result<usize, Error> {
+        if self.st.state == State::Closed {
+            return Err(Error::Closed);
+        }
+        self.st.release_lent();
+        self.st.stalled = false;
+        let (codec, max) = (self.st.codec, self.st.max_payload);
+        let mut used = 0;
+        while self.st.state != State::Closed {
+            if let Some(rate) = self.st.recv_rate.as_mut() {
+                if !rate.allows(now) {
+                    break;
+                }
+            }
+            if self.rx.len == 0 {
+                let rest = &input[used..];
+                if rest.is_empty() {
+                    break;
+                }
+                match codec.decode(rest, max) {
+                    Err(e) => {
+                        self.st.close(e.into());
+                        used = input.len();
+                        break;
+                    }
+                    Ok(Some((packet, total))) => {
+                        if self.st.on_packet(now, packet, total) == Flow::Stalled {
+                            break;
+                        }
+                        used += total;
+                        continue;
+                    }
+                    // A packet split across reads: stage it below.
+                    Ok(None) => {}
+                }
+            }
+            match self.rx.fill(codec, max, &input[used..]) {
+                Err(reason) => {
+                    self.st.close(reason);
+                    used = input.len();
+                }
+                Ok((took, complete)) => {
+                    used += took;
+                    if !complete {
+                        break;
+                    }
+                    let len = self.rx.len;
+                    let flow = match codec.decode(&self.rx.buf[..len], max) {
+                        Ok(Some((packet, _))) => self.st.on_packet(now, packet, len),
+                        Ok(None) => Flow::Stalled,
+                        Err(e) => {
+                            self.st.close(e.into());
+                            Flow::Closed
+                        }
+                    };
+                    if flow == Flow::Stalled {
+                        break;
+                    }
+                    self.rx.len = 0;
+                }
+            }
+        }
+        Ok(used)
+    }
+
+    /// A deadline from [`poll_timeout`](Self::poll_timeout) passed (spurious calls are harmless).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.st.state == State::Closed {
+            return;
+        }
+        if let Err(reason) = self.st.keepalive.handle_timeout(now, self.st.stalled) {
+            self.st.close(reason);
+        }
+    }
+
+    /// Writes as many pending packets as fit into `out` and returns the byte
+    /// count. Everything pending goes out at once (no flush timer); a packet
+    /// that does not fit is continued in the next call.
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> usize {
+        let mut n = self.tx.drain_into(out);
+        if self.tx.pending() > 0 || self.st.state == State::Closed {
+            return n;
+        }
+        self.st.apply_decay(now);
+        let codec = self.st.codec;
+        while let Some(next) = self.st.next_packet() {
+            if let Some(rate) = self.st.send_rate.as_mut() {
+                if !rate.allows(now) {
+                    break;
+                }
+            }
+            let (packet, len, eof) = self.st.packet(next);
+            let wire = codec.encoded_len(&packet);
+            let room = &mut out[n..];
+            let encoded = if wire <= room.len() {
+                codec.encode(&packet, room)
+            } else {
+                codec.encode(&packet, &mut self.tx.buf).map(|w| {
+                    self.tx.len = w;
+                    self.tx.drain_into(room)
+                })
+            };
+            match encoded {
+                Ok(w) => n += w,
+                Err(_) => break, // unreachable: the stage holds any packet
+            }
+            self.st.commit(now, next, len, eof, wire);
+            if self.tx.pending() > 0 {
+                break;
+            }
+        }
+        if self.st.state == State::Closing
+            && self.tx.pending() == 0
+            && !self.st.channels.iter().any(Channel::has_data)
+        {
+            self.st.close(CloseReason::Closed);
+        }
+        n
+    }
+
+    /// Whether `poll_transmit` has something to write.
+    pub fn wants_transmit(&self) -> bool {
+        self.st.state != State::Closed
+            && (self.tx.pending() > 0
+                || self.st.keepalive.ping_pending
+                || self.st.keepalive.pong_pending
+                || self.st.channels.iter().any(Channel::has_data))
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.st.events.pop_front()
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next (or poll again
+    /// for a rate cap); `None` once closed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.st.state == State::Closed {
+            return None;
+        }
+        let send = self
+            .st
+            .send_rate
+            .as_ref()
+            .filter(|_| self.wants_transmit())
+            .and_then(TokenBucket::ready_at);
+        let recv = self.st.recv_rate.as_ref().and_then(TokenBucket::ready_at);
+        earliest(self.st.keepalive.poll_timeout(), earliest(send, recv))
+    }
+
+    /// The next complete received message, round robin over channels. The
+    /// message stays lent until the next call to this, `pop_message` or
+    /// `handle_input`, which releases its budget.
+    pub fn poll_message(&mut self) -> Option<(u8, &[u8])> {
+        self.st.release_lent();
+        let count = self.st.channels.len();
+        let i = (0..count)
+            .map(|k| (self.st.next_read + k) % count)
+            .find(|&i| self.st.channels[i].recv.complete() > 0)?;
+        self.st.lent = Some(i);
+        self.st.next_read = (i + 1) % count;
+        let ch = &self.st.channels[i];
+        ch.recv.front().map(|m| (ch.cfg.id, m))
+    }
+
+    /// The oldest complete message on `ch`, left in place.
+    pub fn peek_message(&self, ch: u8) -> Result<Option<&[u8]>, Error> {
+        Ok(self
+            .st
+            .channel(ch)
+            .ok_or(Error::UnknownChannel)?
+            .recv
+            .front())
+    }
+
+    /// Drops the oldest complete message on `ch`; `Ok(false)` if there was none.
+    pub fn pop_message(&mut self, ch: u8) -> Result<bool, Error> {
+        self.st.release_lent();
+        let c = self.st.channel_mut(ch).ok_or(Error::UnknownChannel)?;
+        let had = c.recv.complete() > 0;
+        c.recv.pop();
+        Ok(had)
+    }
+
+    /// Stops accepting sends, sends everything already queued, then closes
+    /// with [`CloseReason::Closed`].
+    pub fn close(&mut self) {
+        if self.st.state == State::Open {
+            self.st.state = State::Closing;
+            if !self.wants_transmit() {
+                self.st.close(CloseReason::Closed);
+            }
+        }
+    }
+
+    /// Closes at once, dropping anything queued.
+    pub fn abort(&mut self) {
+        if self.st.state != State::Closed {
+            self.st.close(CloseReason::Aborted);
+        }
+    }
+
+    /// Whether the connection is closed (an [`Event::Closed`] says why).
+    pub fn is_closed(&self) -> bool {
+        self.st.state == State::Closed
+    }
+
+    /// Whether input is refused until the application takes messages.
+    pub fn is_input_stalled(&self) -> bool {
+        self.st.stalled
+    }
+
+    /// Connection-wide counters.
+    pub fn stats(&self) -> ConnStats {
+        let mut s = self.st.stats;
+        s.last_rtt_micros = self.st.keepalive.last_rtt.map(|d| d.as_micros() as u64);
+        s
+    }
+
+    /// Counters of channel `ch`.
+    pub fn channel_stats(&self, ch: u8) -> Option<ChannelStats> {
+        self.st.channel(ch).map(Channel::stats)
+    }
+
+    /// The configured channels, in order.
+    pub fn channels(&self) -> impl Iterator<Item = &ChannelConfig> + '_ {
+        self.st.channels.iter().map(|c| &c.cfg)
+    }
+
+    /// Returns unused buffer memory (for growable buffers) of idle queues.
+    pub fn shrink_buffers(&mut self) {
+        for c in self.st.channels.iter_mut() {
+            c.send.shrink();
+            c.recv.shrink();
+        }
+    }
+}
+
+impl<B: ByteBuf> Inner<B> {
+    fn channel(&self, id: u8) -> Option<&Channel<B>> {
+        let i = usize::from(self.index[usize::from(id)]).checked_sub(1)?;
+        self.channels.get(i)
+    }
+
+    fn channel_mut(&mut self, id: u8) -> Option<&mut Channel<B>> {
+        let i = usize::from(self.index[usize::from(id)]).checked_sub(1)?;
+        self.channels.get_mut(i)
+    }
+
+    fn release_lent(&mut self) {
+        if let Some(i) = self.lent.take() {
+            self.channels[i].recv.pop();
+        }
+    }
+
+    fn push_event(&mut self, event: Event) {
+        // Capacity covers one Writable per channel plus Closed.
+        let _ = self.events.push_back(event);
+    }
+
+    fn close(&mut self, reason: CloseReason) {
+        if self.state == State::Closed {
+            return;
+        }
+        if reason.is_peer_fault() {
+            warn!("mconn: closing: {}", reason);
+        }
+        self.state = State::Closed;
+        for c in self.channels.iter_mut() {
+            c.send.clear();
+            c.sent_offset = None;
+        }
+        self.push_event(Event::Closed(reason));
+    }
+
+    fn apply_decay(&mut self, now: Instant) {
+        if now < self.next_decay {
+            return;
+        }
+        let period = self.decay_period.as_micros().max(1);
+        let periods = 1 + now.saturating_duration_since(self.next_decay).as_micros() / period;
+        let periods = u32::try_from(periods).unwrap_or(u32::MAX);
+        for c in self.channels.iter_mut() {
+            c.decay(periods);
+        }
+        self.next_decay += self.decay_period.checked_mul(periods).unwrap_or(Duration::MAX);
+        if self.next_decay <= now {
+            self.next_decay = now + self.decay_period;
+        }
+    }
+
+    /// Picks what to send: pong, ping, then the channel with the lowest
+    /// recently-sent / priority (ties: the earliest channel).
+    fn next_packet(&mut self) -> Option<Next> {
+        let busy = self.channels.iter().position(Channel::has_data);
+        if self.keepalive.pong_pending {
+            if self.keepalive.is_seed() && busy.is_some() {
+                // Seed mode: our data already proves liveness.
+                self.keepalive.pong_pending = false;
+            } else {
+                return Some(Next::Pong);
+            }
+        }
+        if self.keepalive.ping_pending {
+            return Some(Next::Ping);
+        }
+        let mut best = busy?;
+        for (i, c) in self.channels.iter().enumerate().skip(best + 1) {
+            let b = &self.channels[best];
+            let lower = u128::from(c.recently_sent) * u128::from(b.cfg.priority)
+                < u128::from(b.recently_sent) * u128::from(c.cfg.priority);
+            if c.has_data() && lower {
+                best = i;
+            }
+        }
+        Some(Next::Msg(best))
+    }
+
+    fn packet(&self, next: Next) -> (Packet<'_>, usize, bool) {
+        match next {
+            Next::Ping => (Packet::Ping, 0, false),
+            Next::Pong => (Packet::Pong, 0, false),
+            Next::Msg(i) => {
+                let c = &self.channels[i];
+                let (data, eof) = c.next_chunk().unwrap_or((&[], true));
+                (
+                    Packet::Msg {
+                        channel: c.cfg.id,
+                        eof,
+                        data,
+                    },
+                    data.len(),
+                    eof,
+                )
+            }
+        }
+    }
+
+    fn commit(&mut self, now: Instant, next: Next, len: usize, eof: bool, wire: usize) {
+        self.stats.bytes_sent += wire as u64;
+        self.stats.packets_sent += 1;
+        if let Some(rate) = self.send_rate.as_mut() {
+            rate.spend(wire);
+        }
+        match next {
+            Next::Ping => {
+                self.stats.pings_sent += 1;
+                self.keepalive.on_ping_sent(now);
+            }
+            Next::Pong => {
+                self.stats.pongs_sent += 1;
+                self.keepalive.pong_pending = false;
+            }
+            Next::Msg(i) => {
+                let c = &mut self.channels[i];
+                if c.commit_chunk(len, eof, wire) && c.want_writable {
+                    c.want_writable = false;
+                    let id = c.cfg.id;
+                    self.push_event(Event::Writable(id));
+                }
+            }
+        }
+    }
+
+    fn on_packet(&mut self, now: Instant, packet: Packet<'_>, wire: usize) -> Flow {
+        match packet {
+            Packet::Msg { channel, eof, data } => {
+                let Some(c) = self.channel_mut(channel) else {
+                    self.close(CloseReason::UnknownChannel(channel));
+                    return Flow::Closed;
+                };
+                if c.recv.open_len().saturating_add(data.len()) > c.cfg.recv_message_capacity {
+                    self.close(CloseReason::MessageTooLarge(channel));
+                    return Flow::Closed;
+                }
+                let new_record = !c.recv.has_open();
+                if !c.recv.fits(data.len(), new_record) || !c.recv.append(data) {
+                    self.stalled = true;
+                    return Flow::Stalled;
+                }
+                c.stats.bytes_received += data.len() as u64;
+                if eof {
+                    c.recv.finish();
+                    c.stats.messages_received += 1;
+                }
+            }
+            Packet::Ping => {
+                self.stats.pings_received += 1;
+                if let Err(reason) = self.keepalive.on_ping(now) {
+                    self.close(reason);
+                    return Flow::Closed;
+                }
+            }
+            Packet::Pong => {
+                self.stats.pongs_received += 1;
+                self.keepalive.on_pong(now);
+            }
+        }
+        self.keepalive.on_packet(now);
+        self.stats.packets_received += 1;
+        self.stats.bytes_received += wire as u64;
+        if let Some(rate) = self.recv_rate.as_mut() {
+            rate.spend(wire);
+        }
+        Flow::Done
+    }
+}

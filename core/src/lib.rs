@@ -29,6 +29,7 @@ extern crate std;
 #[macro_use]
 mod fmt;
 
+pub mod handshake;
 pub mod time;
 pub mod wire;
 

@@ -3,7 +3,9 @@
 //!
 //! * [`varint`] and [`proto`]: the protobuf primitives every CometBFT message uses.
 //! * [`packet`]: MConnection packet framing, protobuf (CometBFT) and go-wire (legacy).
+//! * [`node_info`]: the NodeInfo handshake message.
 
+pub mod node_info;
 pub mod packet;
 pub mod proto;
 pub mod varint;

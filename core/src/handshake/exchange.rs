@@ -1,51 +1,4 @@
-//! The sans-IO NodeInfo exchange (spec §3.2) over the plaintext byte stream
-//! of an established SecretConnection.
-//!
-//! Symmetric: each side emits `uvarint(len) || NodeInfo` right away and
-//! reads the peer's concurrently; nobody waits for the other to speak.
-//! Bytes after the peer's message belong to the MConnection and are never
-//! consumed. The 3 s deadline Go applies to this step is the session's job.
-//!
-//! Storage: the caller provides the receive buffer `S` (`[u8; N]`,
-//! `&mut [u8]`, `Vec<u8>`, …). The peer's body is accepted up to
-//! `min(storage length, MAX_NODE_INFO_SIZE)` bytes; use
-//! [`MAX_NODE_INFO_SIZE`] bytes to accept everything Go accepts. A smaller
-//! buffer saves memory (stock NodeInfos are 150–300 bytes) at the price of
-//! rejecting unusually large but valid NodeInfos as
-//! [`NodeInfoError::TooLarge`]. The length prefix is checked before any of
-//! the body is buffered, so memory never depends on what the peer claims.
-//!
-//! ```
-//! use mconn::handshake::NodeInfoExchange;
-//! use mconn::wire::node_info::{NodeInfo, ProtocolVersion, MAX_NODE_INFO_SIZE};
-//! let info = |id, moniker| NodeInfo {
-//!     protocol_version: ProtocolVersion::new(8, 11, 0),
-//!     default_node_id: id,
-//!     listen_addr: "127.0.0.1:26656",
-//!     network: "test-chain",
-//!     channels: &[0x20, 0x00],
-//!     moniker,
-//!     ..NodeInfo::default()
-//! };
-//! let (a_id, b_id) = ([0x11; 20], [0x22; 20]);
-//! let (a_hex, b_hex) = ("1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222");
-//! let (mut a_body, mut b_body) = ([0u8; 256], [0u8; 256]);
-//! let n = info(a_hex, "a").encode(&mut a_body).unwrap();
-//! let mut a = NodeInfoExchange::new(&a_body[..n], [0u8; MAX_NODE_INFO_SIZE]).unwrap();
-//! let n = info(b_hex, "b").encode(&mut b_body).unwrap();
-//! let mut b = NodeInfoExchange::new(&b_body[..n], [0u8; MAX_NODE_INFO_SIZE]).unwrap();
-//!
-//! // Drive both ends through a tiny buffer, as a transport would.
-//! let mut wire = [0u8; 16];
-//! while !(a.is_done() && b.is_done()) {
-//!     let n = a.poll_transmit(&mut wire);
-//!     assert_eq!(b.handle_input(&wire[..n]), Ok(n));
-//!     let n = b.poll_transmit(&mut wire);
-//!     assert_eq!(a.handle_input(&wire[..n]), Ok(n));
-//! }
-//! assert_eq!(a.finish(&b_id, Some(&b_id)).unwrap().moniker, "b");
-//! assert_eq!(b.finish(&a_id, None).unwrap().moniker, "a");
-//! ```
+//! The sans-IO NodeInfo exchange (spec §3.2); see [`NodeInfoExchange`].
 
 use super::validate::check_peer;
 use super::NodeInfoError;
@@ -64,8 +17,55 @@ enum Recv {
     Failed(NodeInfoError),
 }
 
-/// One side of the NodeInfo exchange: sends our encoded NodeInfo `L`,
-/// receives the peer's into storage `S` (see the [module docs](self)).
+/// One side of the NodeInfo exchange (spec §3.2) over the plaintext byte
+/// stream of an established SecretConnection: sends our encoded NodeInfo
+/// `L`, receives the peer's into storage `S`.
+///
+/// Symmetric: each side emits `uvarint(len) || NodeInfo` right away and
+/// reads the peer's concurrently; nobody waits for the other to speak.
+/// Bytes after the peer's message belong to the MConnection and are never
+/// consumed. The 3 s deadline Go applies to this step is the session's job.
+///
+/// Storage: the caller provides the receive buffer `S` (`[u8; N]`,
+/// `&mut [u8]`, `Vec<u8>`, …). The peer's body is accepted up to
+/// `min(storage length, MAX_NODE_INFO_SIZE)` bytes; use
+/// [`MAX_NODE_INFO_SIZE`] bytes to accept everything Go accepts. A smaller
+/// buffer saves memory (stock NodeInfos are 150–300 bytes) at the price of
+/// rejecting unusually large but valid NodeInfos as
+/// [`NodeInfoError::TooLarge`]. The length prefix is checked before any of
+/// the body is buffered, so memory never depends on what the peer claims.
+///
+/// ```
+/// use mconn::handshake::NodeInfoExchange;
+/// use mconn::wire::node_info::{NodeInfo, ProtocolVersion, MAX_NODE_INFO_SIZE};
+/// let info = |id, moniker| NodeInfo {
+///     protocol_version: ProtocolVersion::new(8, 11, 0),
+///     default_node_id: id,
+///     listen_addr: "127.0.0.1:26656",
+///     network: "test-chain",
+///     channels: &[0x20, 0x00],
+///     moniker,
+///     ..NodeInfo::default()
+/// };
+/// let (a_id, b_id) = ([0x11; 20], [0x22; 20]);
+/// let (a_hex, b_hex) = ("1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222");
+/// let (mut a_body, mut b_body) = ([0u8; 256], [0u8; 256]);
+/// let n = info(a_hex, "a").encode(&mut a_body).unwrap();
+/// let mut a = NodeInfoExchange::new(&a_body[..n], [0u8; MAX_NODE_INFO_SIZE]).unwrap();
+/// let n = info(b_hex, "b").encode(&mut b_body).unwrap();
+/// let mut b = NodeInfoExchange::new(&b_body[..n], [0u8; MAX_NODE_INFO_SIZE]).unwrap();
+///
+/// // Drive both ends through a tiny buffer, as a transport would.
+/// let mut wire = [0u8; 16];
+/// while !(a.is_done() && b.is_done()) {
+///     let n = a.poll_transmit(&mut wire);
+///     assert_eq!(b.handle_input(&wire[..n]), Ok(n));
+///     let n = b.poll_transmit(&mut wire);
+///     assert_eq!(a.handle_input(&wire[..n]), Ok(n));
+/// }
+/// assert_eq!(a.finish(&b_id, Some(&b_id)).unwrap().moniker, "b");
+/// assert_eq!(b.finish(&a_id, None).unwrap().moniker, "a");
+/// ```
 #[derive(Clone, Debug)]
 pub struct NodeInfoExchange<L, S> {
     local: L,

@@ -1,23 +1,4 @@
-//! `listen_addr` parsing, as Go's `NewNetAddressString` does it
-//! (spec §3.3): strip an optional `proto://` prefix, split `host:port` like
-//! `net.SplitHostPort` (IPv6 in brackets), host non-empty, port a u16.
-//!
-//! A host that is not an IP literal must be a syntactically valid DNS name
-//! (Go's `isDomainName` rules). Go then resolves it and rejects the peer if
-//! that fails; the core never does DNS, so an adapter that wants Go's exact
-//! behaviour may resolve [`Host::Dns`] itself and reject on failure.
-//!
-//! ```
-//! use core::net::{IpAddr, Ipv6Addr};
-//! use mconn::handshake::{parse_listen_addr, Host};
-//! let a = parse_listen_addr("tcp://0.0.0.0:26656").unwrap();
-//! assert_eq!((a.host, a.port), (Host::Ip([0, 0, 0, 0].into()), 26656));
-//! let a = parse_listen_addr("[::1]:26656").unwrap();
-//! assert_eq!(a.host, Host::Ip(IpAddr::V6(Ipv6Addr::LOCALHOST)));
-//! assert_eq!(parse_listen_addr("seed.example.com:26656").unwrap().host, Host::Dns("seed.example.com"));
-//! assert!(parse_listen_addr("example.com").is_err()); // no port
-//! assert!(parse_listen_addr("1.2.3.4:70000").is_err());
-//! ```
+//! `listen_addr` parsing; see [`parse_listen_addr`].
 
 use core::net::IpAddr;
 
@@ -125,7 +106,26 @@ fn is_domain_name(s: &str) -> bool {
     last != b'-' && part_len <= 63 && non_numeric
 }
 
-/// Parses `[proto://]host:port` (spec §3.3).
+/// `listen_addr` parsing, as Go's `NewNetAddressString` does it
+/// (spec §3.3): strip an optional `proto://` prefix, split `host:port` like
+/// `net.SplitHostPort` (IPv6 in brackets), host non-empty, port a u16.
+///
+/// A host that is not an IP literal must be a syntactically valid DNS name
+/// (Go's `isDomainName` rules). Go then resolves it and rejects the peer if
+/// that fails; the core never does DNS, so an adapter that wants Go's exact
+/// behaviour may resolve [`Host::Dns`] itself and reject on failure.
+///
+/// ```
+/// use core::net::{IpAddr, Ipv6Addr};
+/// use mconn::handshake::{parse_listen_addr, Host};
+/// let a = parse_listen_addr("tcp://0.0.0.0:26656").unwrap();
+/// assert_eq!((a.host, a.port), (Host::Ip([0, 0, 0, 0].into()), 26656));
+/// let a = parse_listen_addr("[::1]:26656").unwrap();
+/// assert_eq!(a.host, Host::Ip(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+/// assert_eq!(parse_listen_addr("seed.example.com:26656").unwrap().host, Host::Dns("seed.example.com"));
+/// assert!(parse_listen_addr("example.com").is_err()); // no port
+/// assert!(parse_listen_addr("1.2.3.4:70000").is_err());
+/// ```
 ///
 /// Like Go, an `@` anywhere after the prefix is an error (Go parses
 /// `id@listen_addr`).

@@ -6,7 +6,9 @@
 //! (field 1) and `other` (field 8) always emitted, even when empty (`42 00`).
 //! Decoding accepts any field order, skips unknown fields, keeps the last
 //! value of a repeated scalar and merges repeated embedded messages (protobuf
-//! semantics), and rejects wrong wire types and non-UTF-8 strings.
+//! semantics), and rejects wrong wire types and non-UTF-8 strings (gogoproto
+//! does not check UTF-8, but every Go node sends ASCII here, and `Validate`
+//! rejects non-ASCII version, moniker and RPC address anyway).
 //!
 //! Validation and the compatibility rules live in [`crate::handshake`].
 //!

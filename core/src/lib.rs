@@ -30,6 +30,7 @@ extern crate std;
 mod fmt;
 
 pub mod conn;
+pub mod handshake;
 pub mod time;
 pub mod wire;
 

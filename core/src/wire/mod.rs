@@ -3,8 +3,12 @@
 //!
 //! * [`varint`] and [`proto`]: the protobuf primitives every CometBFT message uses.
 //! * [`packet`]: MConnection packet framing, protobuf (CometBFT) and go-wire (legacy).
+//! * [`node_info`]: the NodeInfo handshake message.
+//! * [`pex`]: PEX request / address-list messages.
 
+pub mod node_info;
 pub mod packet;
+pub mod pex;
 pub mod proto;
 pub mod varint;
 

@@ -29,6 +29,8 @@ extern crate std;
 #[macro_use]
 mod fmt;
 
+pub mod identity;
+pub mod secret;
 pub mod time;
 pub mod wire;
 

@@ -3,7 +3,9 @@
 //!
 //! * [`varint`] and [`proto`]: the protobuf primitives every CometBFT message uses.
 //! * [`packet`]: MConnection packet framing, protobuf (CometBFT) and go-wire (legacy).
+//! * [`auth`]: the SecretConnection handshake messages (ephemeral key, AuthSig).
 
+pub mod auth;
 pub mod packet;
 pub mod proto;
 pub mod varint;

@@ -31,6 +31,8 @@ mod fmt;
 
 pub mod conn;
 pub mod handshake;
+pub mod identity;
+pub mod secret;
 pub mod time;
 pub mod wire;
 

@@ -84,7 +84,11 @@ impl KeepaliveState {
                 .ping_tokens
                 .saturating_add(earned)
                 .min(self.limit.burst);
-            self.tokens_at += self.limit.refill.checked_mul(earned).unwrap_or(Duration::MAX);
+            self.tokens_at += self
+                .limit
+                .refill
+                .checked_mul(earned)
+                .unwrap_or(Duration::MAX);
             if self.ping_tokens == self.limit.burst {
                 self.tokens_at = now;
             }

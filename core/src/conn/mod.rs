@@ -591,7 +591,10 @@ impl<B: ByteBuf> Inner<B> {
         for c in self.channels.iter_mut() {
             c.decay(periods);
         }
-        self.next_decay += self.decay_period.checked_mul(periods).unwrap_or(Duration::MAX);
+        self.next_decay += self
+            .decay_period
+            .checked_mul(periods)
+            .unwrap_or(Duration::MAX);
         if self.next_decay <= now {
             self.next_decay = now + self.decay_period;
         }

@@ -12,6 +12,7 @@
 mod addr;
 #[cfg(feature = "std")]
 mod json;
+mod zip215;
 
 pub use addr::{PeerAddr, PeerAddrError};
 #[cfg(feature = "std")]
@@ -34,7 +35,7 @@ pub const NODE_ID_LEN: usize = 20;
 /// The secret is wiped when the key is dropped. `Debug` never prints it.
 #[derive(Clone)]
 pub struct NodeKey {
-    signing: ed25519_consensus::SigningKey,
+    signing: ed25519_dalek::SigningKey,
 }
 
 impl NodeKey {
@@ -42,7 +43,7 @@ impl NodeKey {
     /// private key).
     pub fn from_seed(seed: [u8; 32]) -> Self {
         NodeKey {
-            signing: ed25519_consensus::SigningKey::from(seed),
+            signing: ed25519_dalek::SigningKey::from_bytes(&seed),
         }
     }
 
@@ -62,7 +63,7 @@ impl NodeKey {
 
     /// The public half.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(self.signing.verification_key().to_bytes())
+        PublicKey(self.signing.verifying_key().to_bytes())
     }
 
     /// `hex(sha256(pubkey)[..20])`, the ID other nodes know us by.
@@ -72,13 +73,14 @@ impl NodeKey {
 
     /// Pure Ed25519 (RFC 8032) signature over `msg`.
     pub fn sign(&self, msg: &[u8]) -> [u8; SIGNATURE_LEN] {
+        use ed25519_dalek::Signer;
         self.signing.sign(msg).to_bytes()
     }
 }
 
 impl Drop for NodeKey {
     fn drop(&mut self) {
-        self.signing.zeroize();
+        // ed25519-dalek's SigningKey zeroizes its secret on drop ("zeroize" feature).
     }
 }
 
@@ -107,12 +109,7 @@ impl PublicKey {
     /// ZIP-215 verification (what CometBFT uses) of `sig` over `msg`.
     /// Keys that are not valid curve points fail like a bad signature.
     pub fn verify(&self, msg: &[u8], sig: &[u8; SIGNATURE_LEN]) -> bool {
-        match ed25519_consensus::VerificationKey::try_from(self.0) {
-            Ok(vk) => vk
-                .verify(&ed25519_consensus::Signature::from(*sig), msg)
-                .is_ok(),
-            Err(_) => false,
-        }
+        zip215::verify(&self.0, msg, sig)
     }
 }
 

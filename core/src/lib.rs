@@ -33,6 +33,7 @@ pub mod conn;
 pub mod handshake;
 pub mod identity;
 pub mod secret;
+pub mod session;
 pub mod time;
 pub mod wire;
 

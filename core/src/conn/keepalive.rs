@@ -47,6 +47,14 @@ impl KeepaliveState {
         }
     }
 
+    pub fn mode(&self) -> Keepalive {
+        self.mode
+    }
+
+    pub fn limit(&self) -> PingLimit {
+        self.limit
+    }
+
     pub fn is_seed(&self) -> bool {
         matches!(self.mode, Keepalive::Seed { .. })
     }

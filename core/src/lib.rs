@@ -12,6 +12,7 @@
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `std` | yes | `std` conveniences; implies `alloc` |
+//! | `ring` | no | [`secret::RingChaCha`], a `ring`-based AEAD backend; implies `std` |
 //! | `alloc` | via `std` | growable channel buffers ([`conn::GrowBuf`]) |
 //! | `log` | no | log through the `log` crate |
 //! | `defmt` | no | log through `defmt`; `defmt::Format` on public types |

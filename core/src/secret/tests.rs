@@ -597,3 +597,73 @@ fn ring_backend_interoperates() {
     assert_eq!(b.handle_input(&buf[..n]), Ok(1044));
     assert_eq!(b.plaintext(), &[7; 1024][..]);
 }
+
+#[test]
+fn eph_and_auth_sig_in_one_read() {
+    let mut a = machine_a();
+    let mut b = machine_b();
+    let b_eph = drain(&mut b);
+    a.handle_input(&b_eph).unwrap();
+    // A's whole handshake output (eph msg + frame #0) plus a data frame's
+    // first bytes arrive in one read at B.
+    let mut wire = drain(&mut a);
+    assert_eq!(wire.len(), 35 + 1044);
+    wire.extend_from_slice(&[1, 2, 3]);
+    assert_eq!(b.handle_input(&wire), Ok(35 + 1044 + 3));
+    assert_eq!(b.remote_id(), Some(key_a().node_id()));
+    assert_eq!(drain(&mut b).len(), 1044);
+    assert!(b.is_established());
+}
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Arbitrary bytes from the peer, at any point, in any fragments:
+        /// a result or a typed error, never a panic.
+        #[test]
+        fn garbage_never_panics(
+            prefix in 0usize..3,
+            data in proptest::collection::vec(any::<u8>(), 0..3000),
+            cuts in proptest::collection::vec(1usize..1200, 1..8),
+        ) {
+            // 0: garbage instead of the eph msg; 1: after a valid eph msg;
+            // 2: after a valid eph msg and AuthSig (established stream).
+            let mut wire = Vec::new();
+            let mut b = if prefix == 2 {
+                let (mut b, mut a) = b_facing_scripted_a();
+                let _ = drain(&mut b);
+                wire.extend_from_slice(&sealed(&mut a, &a_auth_sig()));
+                b
+            } else {
+                let mut b = machine_b();
+                let _ = drain(&mut b);
+                if prefix == 1 {
+                    wire.extend_from_slice(&encode_ephemeral(&[9; 32]));
+                }
+                b
+            };
+            wire.extend_from_slice(&data);
+            let mut off = 0;
+            for cut in cuts.iter().cycle().take(64) {
+                let end = (off + cut).min(wire.len());
+                match b.handle_input(&wire[off..end]) {
+                    Ok(n) => off += n,
+                    Err(e) => {
+                        prop_assert!(e.is_fatal());
+                        prop_assert_eq!(b.handle_input(&[]), Err(e));
+                        break;
+                    }
+                }
+                let n = b.plaintext().len();
+                b.consume_plaintext(n);
+                if off >= wire.len() {
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -155,7 +155,11 @@ fn connects_and_exchanges_under_any_fragmentation() {
             a.try_send(0x30, &big).unwrap();
             a.try_send(0x21, b"vote").unwrap();
             b.try_send(0x20, b"").unwrap();
-            pump(&mut a, &mut b, chunk, out);
+            assert_eq!(
+                pump(&mut a, &mut b, chunk, out),
+                (vec![], vec![]),
+                "no close, no other events"
+            );
             let mut got_b = Vec::new();
             while let Some((ch, m)) = b.poll_message() {
                 got_b.push((ch, m.len(), m == &big[..] || m == b"vote"));

@@ -143,6 +143,8 @@ struct Upper<B: ByteBuf> {
     peer_info: Option<Sized<B>>,
     dialed: Option<NodeId>,
     remote_id: Option<NodeId>,
+    /// Channel ids the peer's NodeInfo lists (bit per id).
+    peer_channels: [u64; 4],
     conn: MConnection<B>,
     events: heapless::Deque<Event, 4>,
 }
@@ -237,6 +239,7 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
                 peer_info: None,
                 dialed,
                 remote_id: None,
+                peer_channels: [0; 4],
                 conn,
                 events: heapless::Deque::new(),
             },

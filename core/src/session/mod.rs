@@ -383,10 +383,7 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
             Phase::Closed => return Err(Error::Closed),
             _ => return Err(Error::NotConnected),
         }
-        if !self
-            .remote_node_info()
-            .is_some_and(|info| info.channels.contains(&ch))
-        {
+        if self.up.peer_channels[usize::from(ch / 64)] & (1 << (ch % 64)) == 0 {
             return Err(Error::PeerLacksChannel);
         }
         self.up.conn.try_send(ch, msg)

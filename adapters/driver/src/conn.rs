@@ -235,6 +235,7 @@ pub struct Conn<P: Platform, B: ByteBuf> {
     pub(crate) state: P::Lock<State<B>>,
     pub(crate) send_timeout: Duration,
     pub(crate) linger: Duration,
+    outbound: bool,
 }
 
 impl<P: Platform, B: ByteBuf> core::fmt::Debug for Conn<P, B> {
@@ -244,11 +245,11 @@ impl<P: Platform, B: ByteBuf> core::fmt::Debug for Conn<P, B> {
 }
 
 impl<P: Platform, B: ByteBuf> Conn<P, B> {
-    /// Wraps a fresh session. `send_timeout` bounds [`send`](Self::send)
-    /// (CometBFT: 10 s); `linger` bounds how long a graceful close may take
-    /// to hand its last bytes to the socket.
-    pub fn new(session: Session<B>, send_timeout: Duration, linger: Duration) -> Self {
-        Conn { state: P::Lock::new(State::new(session)), send_timeout, linger }
+    /// Wraps a fresh session; `outbound` if we dialed. `send_timeout`
+    /// bounds [`send`](Self::send) (CometBFT: 10 s); `linger` bounds how
+    /// long a graceful close may take to hand its last bytes to the socket.
+    pub fn new(session: Session<B>, outbound: bool, send_timeout: Duration, linger: Duration) -> Self {
+        Conn { state: P::Lock::new(State::new(session)), send_timeout, linger, outbound }
     }
 
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut State<B>) -> R) -> R {
@@ -365,7 +366,7 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
 
     /// Whether we dialed this peer.
     pub fn is_outbound(&self) -> bool {
-        self.with(|s| s.session.is_outbound())
+        self.outbound
     }
 
     /// The peer's ID (authenticated, unless plaintext), once known.

@@ -110,10 +110,16 @@ impl<P: Platform> core::fmt::Debug for Peer<P> {
 }
 
 impl<P: Platform> Peer<P> {
-    /// A new connection that has not talked yet: `dialed` is the ID we
-    /// dialed (checked against the authenticated key), `None` if inbound;
-    /// `ephemeral` 32 fresh random bytes. Drive it with [`serve`](Self::serve).
-    pub fn new(config: &NodeConfig, dialed: Option<NodeId>, ephemeral: [u8; 32]) -> Result<Self, ConfigError> {
+    /// A new connection that has not talked yet: `outbound` if we dialed,
+    /// `dialed` the ID we expect there (checked against the authenticated
+    /// key), if known; `ephemeral` 32 fresh random bytes. Drive it with
+    /// [`serve`](Self::serve).
+    pub fn new(
+        config: &NodeConfig,
+        outbound: bool,
+        dialed: Option<NodeId>,
+        ephemeral: [u8; 32],
+    ) -> Result<Self, ConfigError> {
         let id = config.key.node_id().to_string();
         let channels: Vec<u8> = config.channels.iter().map(|c| c.id).collect();
         let info = NodeInfo {
@@ -132,7 +138,7 @@ impl<P: Platform> Peer<P> {
             Security::Plaintext
         };
         let session = Session::with_alloc(&config.session, &config.channels, &info, security, dialed, P::now())?;
-        let conn = Conn::new(session, config.send_timeout, config.linger);
+        let conn = Conn::new(session, outbound, config.send_timeout, config.linger);
         Ok(Peer { conn: Arc::new(conn) })
     }
 

@@ -76,15 +76,18 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
                     }
                     let now = P::now();
                     let was_stalled = s.session.conn().is_input_stalled();
-                    let before = start;
+                    let (before, fed) = (start, s.session.stats().bytes_received);
                     match s.session.handle_input(now, &buf[start..end]) {
                         Ok(n) => start += n,
                         Err(_) => start = end,
                     }
                     let stalled = s.session.conn().is_input_stalled();
                     // Skipping `after` when nothing moved keeps a stalled
-                    // reader from waking the other tasks in a loop.
-                    if start > before || was_stalled != stalled || s.session.is_closed() {
+                    // reader from waking the other tasks in a loop. (Bytes
+                    // the SecretConnection decrypted earlier can move on
+                    // without any new ciphertext being taken.)
+                    let moved = start > before || s.session.stats().bytes_received != fed;
+                    if moved || was_stalled != stalled || s.session.is_closed() {
                         s.after(Caller::Reader);
                     }
                     if start == end && !stalled {

@@ -103,15 +103,20 @@ pub async fn connect(config: &NodeConfig, addr: impl ToSocketAddrs, dialed: Opti
     let stream = tokio::time::timeout(config.dial_timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| ConnectError::DialTimeout)??;
-    start(config, stream, dialed).await
+    start(config, stream, true, dialed).await
 }
 
-/// Runs the handshake over an already connected stream (outbound if
-/// `dialed` is `Some`) and returns the peer once it is authenticated and
+/// Runs the handshake over an already connected stream (`outbound` if we
+/// dialed it; `dialed`: the ID expected there) and returns the peer once it is authenticated and
 /// its NodeInfo accepted; the session's own deadlines bound the wait.
-pub async fn start(config: &NodeConfig, stream: TcpStream, dialed: Option<NodeId>) -> Result<Peer, ConnectError> {
+pub async fn start(
+    config: &NodeConfig,
+    stream: TcpStream,
+    outbound: bool,
+    dialed: Option<NodeId>,
+) -> Result<Peer, ConnectError> {
     stream.set_nodelay(true)?;
-    let peer = Peer::new(config, dialed, ephemeral_key()).map_err(ConnectError::Config)?;
+    let peer = Peer::new(config, outbound, dialed, ephemeral_key()).map_err(ConnectError::Config)?;
     let (r, w) = stream.into_split();
     tokio::spawn(peer.clone().serve(Reader(r), Writer(w), config.io_buffer));
     peer.connected().await?;
@@ -146,6 +151,6 @@ impl Listener {
     /// handshake is returned as an error; call again for the next one.
     pub async fn accept(&self) -> Result<(Peer, SocketAddr), ConnectError> {
         let (stream, addr) = self.inner.accept().await?;
-        Ok((start(&self.config, stream, None).await?, addr))
+        Ok((start(&self.config, stream, false, None).await?, addr))
     }
 }

@@ -161,6 +161,9 @@ pub struct SimConfig {
     pub max_steps: u64,
     /// Simulated time after which the run fails.
     pub max_time: Duration,
+    /// Bytes written to the links (both directions) after which the run
+    /// fails (a machine that transmits forever).
+    pub max_bytes: u64,
     /// Keep every accepted and received message (else counts and digests only).
     pub record: bool,
 }
@@ -172,6 +175,7 @@ impl Default for SimConfig {
             links: [LinkConfig::default(); 2],
             max_steps: 10_000_000,
             max_time: Duration::from_secs(3600),
+            max_bytes: 1 << 30,
             record: true,
         }
     }
@@ -612,6 +616,8 @@ pub enum SimErrorKind {
     StepLimit,
     /// Simulated time passed [`SimConfig::max_time`].
     TimeLimit,
+    /// More than [`SimConfig::max_bytes`] written.
+    ByteLimit,
     /// Nothing can happen any more and the goal was not reached.
     Idle,
     /// A peer's `poll_timeout` stayed at or before `now` after `handle_timeout`.
@@ -623,6 +629,9 @@ impl fmt::Display for SimError {
         let what = match self.kind {
             SimErrorKind::StepLimit => "step limit reached (a machine keeps busy without finishing)".to_string(),
             SimErrorKind::TimeLimit => "simulated time limit reached before the goal".to_string(),
+            SimErrorKind::ByteLimit => {
+                "byte limit reached (a machine keeps transmitting without finishing)".to_string()
+            }
             SimErrorKind::Idle => "simulation idle (nothing left to happen) before the goal: stuck".to_string(),
             SimErrorKind::TimerStuck(side) => format!(
                 "peer {side:?}: poll_timeout() did not move past now after handle_timeout"
@@ -656,6 +665,7 @@ pub struct Sim<B: ByteBuf> {
     rng: Rng,
     cfg: SimConfig,
     steps: u64,
+    written: u64,
     buf: Vec<u8>,
 }
 
@@ -670,6 +680,7 @@ impl<B: ByteBuf> Sim<B> {
             rng: Rng::new(cfg.seed),
             cfg,
             steps: 0,
+            written: 0,
             buf: vec![0; max_write],
         }
     }
@@ -775,6 +786,9 @@ impl<B: ByteBuf> Sim<B> {
         for i in 0..2 {
             progress |= self.service(i);
         }
+        if self.written > self.cfg.max_bytes {
+            return Err(self.error(SimErrorKind::ByteLimit));
+        }
         if progress {
             return Ok(Step::Busy);
         }
@@ -816,6 +830,7 @@ impl<B: ByteBuf> Sim<B> {
     fn service(&mut self, i: usize) -> bool {
         let now = self.now;
         let record = self.cfg.record;
+        let max_bytes = self.cfg.max_bytes;
         let (lo, hi) = self.links.split_at_mut(1);
         let (out_link, in_link) = if i == 0 {
             (&mut lo[0], &mut hi[0])
@@ -825,6 +840,7 @@ impl<B: ByteBuf> Sim<B> {
         let peer = &mut self.peers[i];
         let rng = &mut self.rng;
         let buf = &mut self.buf;
+        let written = &mut self.written;
         peer.max_unread = peer.max_unread.max(in_link.unread());
 
         if peer.closed.is_some() {
@@ -875,6 +891,9 @@ impl<B: ByteBuf> Sim<B> {
                 if room == 0 {
                     break;
                 }
+                if *written > max_bytes {
+                    break;
+                }
                 let len = rng.range(1, room);
                 let n = peer.conn.poll_transmit(now, &mut buf[..len]);
                 assert!(n <= len);
@@ -885,6 +904,7 @@ impl<B: ByteBuf> Sim<B> {
                     tap.feed(now, &buf[..n]);
                 }
                 out_link.write(now, &buf[..n], rng);
+                *written += n as u64;
                 p = true;
             }
 
@@ -902,7 +922,7 @@ impl<B: ByteBuf> Sim<B> {
                     }
                 }
             }
-            if !p {
+            if !p || *written > max_bytes {
                 break;
             }
             progress = true;
@@ -912,7 +932,11 @@ impl<B: ByteBuf> Sim<B> {
 
     fn error(&self, kind: SimErrorKind) -> SimError {
         let mut s = String::new();
-        let _ = writeln!(s, "now = {:?}, steps = {}", self.now, self.steps);
+        let _ = writeln!(
+            s,
+            "now = {:?}, steps = {}, bytes written = {}",
+            self.now, self.steps, self.written
+        );
         for (i, side) in [Side::A, Side::B].into_iter().enumerate() {
             let p = &self.peers[i];
             let _ = writeln!(

@@ -19,7 +19,8 @@
 //! The link model per direction ([`LinkConfig`]): latency, bandwidth
 //! (serialisation delay in bytes per simulated second), a window (bytes
 //! written but not yet consumed by the receiver, like TCP's buffers: a
-//! receiver that stops reading stops the sender), and fragmentation: every
+//! receiver that stops reading stops the sender; it reopens once half of it
+//! is free), and fragmentation: every
 //! write is split into chunks whose sizes come from a seeded RNG, and each
 //! chunk is a separate read at the receiver (down to single bytes). The
 //! sizes of the buffers handed to `poll_transmit` are random too.
@@ -543,8 +544,16 @@ impl Link {
         self.data.len() - self.read
     }
 
+    /// Bytes the sender may write now. Like TCP's silly-window avoidance,
+    /// the window reopens only once half of it is free (else writes, and so
+    /// chunks, would shrink towards single bytes).
     fn room(&self) -> usize {
-        self.cfg.window.saturating_sub(self.unread())
+        let room = self.cfg.window.saturating_sub(self.unread());
+        if self.unread() == 0 || room >= self.cfg.window.div_ceil(2) {
+            room
+        } else {
+            0
+        }
     }
 
     fn write(&mut self, now: Instant, mut bytes: &[u8], rng: &mut Rng) {

@@ -344,7 +344,8 @@ impl Tap {
     fn feed(&mut self, now: Instant, bytes: &[u8]) {
         self.pending.extend_from_slice(bytes);
         let mut pos = 0;
-        while let Ok(Some((packet, used))) = self.codec.decode(&self.pending[pos..], self.max_payload)
+        while let Ok(Some((packet, used))) =
+            self.codec.decode(&self.pending[pos..], self.max_payload)
         {
             let kind = match packet {
                 Packet::Ping => TapKind::Ping,
@@ -636,15 +637,19 @@ pub enum SimErrorKind {
 impl fmt::Display for SimError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = match self.kind {
-            SimErrorKind::StepLimit => "step limit reached (a machine keeps busy without finishing)".to_string(),
+            SimErrorKind::StepLimit => {
+                "step limit reached (a machine keeps busy without finishing)".to_string()
+            }
             SimErrorKind::TimeLimit => "simulated time limit reached before the goal".to_string(),
             SimErrorKind::ByteLimit => {
                 "byte limit reached (a machine keeps transmitting without finishing)".to_string()
             }
-            SimErrorKind::Idle => "simulation idle (nothing left to happen) before the goal: stuck".to_string(),
-            SimErrorKind::TimerStuck(side) => format!(
-                "peer {side:?}: poll_timeout() did not move past now after handle_timeout"
-            ),
+            SimErrorKind::Idle => {
+                "simulation idle (nothing left to happen) before the goal: stuck".to_string()
+            }
+            SimErrorKind::TimerStuck(side) => {
+                format!("peer {side:?}: poll_timeout() did not move past now after handle_timeout")
+            }
         };
         write!(f, "{what}\n{}", self.state)
     }
@@ -681,7 +686,13 @@ pub struct Sim<B: ByteBuf> {
 impl<B: ByteBuf> Sim<B> {
     /// Joins `a` and `b` (both created at [`Instant::ZERO`]).
     pub fn new(cfg: SimConfig, a: MConnection<B>, b: MConnection<B>) -> Self {
-        let max_write = cfg.links.iter().map(|l| l.max_write).max().unwrap_or(1).max(1);
+        let max_write = cfg
+            .links
+            .iter()
+            .map(|l| l.max_write)
+            .max()
+            .unwrap_or(1)
+            .max(1);
         Sim {
             now: Instant::ZERO,
             peers: [Peer::new(a), Peer::new(b)],
@@ -739,9 +750,10 @@ impl<B: ByteBuf> Sim<B> {
     pub fn all_delivered(&self) -> bool {
         (0..2).all(|i| {
             let (p, q) = (&self.peers[i], &self.peers[1 - i]);
-            p.chans.iter().zip(&q.chans).all(|(s, r)| {
-                s.outbox.is_empty() && s.accepted_count == r.received_count
-            })
+            p.chans
+                .iter()
+                .zip(&q.chans)
+                .all(|(s, r)| s.outbox.is_empty() && s.accepted_count == r.received_count)
         })
     }
 
@@ -802,7 +814,11 @@ impl<B: ByteBuf> Sim<B> {
             return Ok(Step::Busy);
         }
         for (i, side) in [Side::A, Side::B].into_iter().enumerate() {
-            if self.peers[i].conn.poll_timeout().is_some_and(|t| t <= self.now) {
+            if self.peers[i]
+                .conn
+                .poll_timeout()
+                .is_some_and(|t| t <= self.now)
+            {
                 return Err(self.error(SimErrorKind::TimerStuck(side)));
             }
         }
@@ -986,7 +1002,8 @@ mod tests {
             ChannelConfig::new(0x20, 5).recv_message_capacity(10_000),
             ChannelConfig::new(0x30, 1).recv_message_capacity(10_000),
         ];
-        let conn = || MConnection::with_alloc(&Config::cometbft(), &channels, Instant::ZERO).unwrap();
+        let conn =
+            || MConnection::with_alloc(&Config::cometbft(), &channels, Instant::ZERO).unwrap();
         Sim::new(cfg, conn(), conn())
     }
 
@@ -1022,7 +1039,13 @@ mod tests {
     fn same_seed_same_run() {
         let run = || {
             let link = LinkConfig::default().fragment(7).bandwidth(50_000);
-            let mut sim = pair(SimConfig { seed: 9, ..SimConfig::default() }.link(link));
+            let mut sim = pair(
+                SimConfig {
+                    seed: 9,
+                    ..SimConfig::default()
+                }
+                .link(link),
+            );
             for i in 0..20 {
                 sim.send(Side::A, 0x20, vec![i; 3000]);
             }

@@ -65,18 +65,7 @@ fn count<R>(f: impl FnOnce() -> R) -> (R, u64) {
 
 const IDS: [u8; 3] = [0x20, 0x21, 0x30];
 const SIZES: [usize; 12] = [
-    0,
-    1,
-    100,
-    1023,
-    1024,
-    1025,
-    5000,
-    20_000,
-    65_536,
-    65_535,
-    3000,
-    40_000,
+    0, 1, 100, 1023, 1024, 1025, 5000, 20_000, 65_536, 65_535, 3000, 40_000,
 ];
 
 fn channels() -> [ChannelConfig; 3] {
@@ -218,7 +207,10 @@ fn with_alloc_allocates_nothing_per_message_in_steady_state() {
     assert!(warm > 0, "the counter sees the buffers grow");
     let (delivered, steady) = count(|| run(&mut pair, &pool, &mut wire, 5000));
     assert!(delivered >= 5000);
-    assert_eq!(steady, 0, "allocations while delivering {delivered} messages");
+    assert_eq!(
+        steady, 0,
+        "allocations while delivering {delivered} messages"
+    );
     // The run went through keepalive rounds too.
     assert!(pair.now > Instant::from_millis(120_000));
     assert!(pair.ends[0].stats().pongs_received > 0 && pair.ends[1].stats().pongs_received > 0);
@@ -240,5 +232,8 @@ fn in_arena_never_allocates() {
         run(&mut pair, &pool, &mut wire, 3000)
     });
     assert!(delivered >= 3000);
-    assert_eq!(allocs, 0, "allocations while delivering {delivered} messages");
+    assert_eq!(
+        allocs, 0,
+        "allocations while delivering {delivered} messages"
+    );
 }

@@ -68,7 +68,11 @@ fn run(config: Config, link: LinkConfig, seed: u64) {
     {
         let (pa, pb) = (sim.peer(Side::A), sim.peer(Side::B));
         assert_eq!(pa.closed, None, "{:?}: sender closed", config.codec);
-        assert_eq!(pb.closed, None, "{:?}: stalled receiver closed", config.codec);
+        assert_eq!(
+            pb.closed, None,
+            "{:?}: stalled receiver closed",
+            config.codec
+        );
         assert!(pb.conn.is_input_stalled());
         assert!(pb.short_reads > 0, "handle_input never consumed less");
 
@@ -98,7 +102,11 @@ fn run(config: Config, link: LinkConfig, seed: u64) {
         // pong timer of its own.
         // (Seed keepalive pings once and then waits for any sign of life.)
         let sb = pb.conn.stats();
-        let pings = if config.keepalive == Keepalive::SEED { 1 } else { 4 };
+        let pings = if config.keepalive == Keepalive::SEED {
+            1
+        } else {
+            4
+        };
         assert!(sb.pings_sent >= pings, "{sb:?}");
         assert_eq!(sb.pongs_received, 0, "{sb:?}");
     }

@@ -131,7 +131,11 @@ fn saturated_priorities_1_and_10_split_1_to_10_without_starvation() {
             .map(|p| p.at.as_micros())
             .collect();
         for gap in low_times.windows(2) {
-            assert!(gap[1] - gap[0] <= 250_000, "{:?}: gap {gap:?}", config.codec);
+            assert!(
+                gap[1] - gap[0] <= 250_000,
+                "{:?}: gap {gap:?}",
+                config.codec
+            );
         }
         assert!(low_times[0] <= 250_000);
     }

@@ -45,44 +45,50 @@ fn chunk_max() -> impl Strategy<Value = usize> {
     prop_oneof![1..=3usize, 1..=100usize, 1..=5000usize, Just(64 * 1024)]
 }
 
+/// Links slow enough to delay a pong past the 45 s timeout (a window of a
+/// few bytes over 50 ms latency moves some bytes per second) would make the
+/// peers close, correctly; windows start at 64 bytes to stay clear of that.
 fn link() -> impl Strategy<Value = LinkConfig> {
     (
         chunk_max(),
         chunk_max(),
         0..=50u64,
         prop::option::of(20_000..=5_000_000u64),
-        prop_oneof![1..=64usize, 1000..=256 * 1024usize],
+        prop_oneof![64..=512usize, 1000..=256 * 1024usize],
     )
-        .prop_map(|(max_chunk, max_write, latency_ms, bandwidth, window)| LinkConfig {
-            latency: Duration::from_millis(latency_ms),
-            bandwidth,
-            max_chunk,
-            max_write,
-            window,
-        })
+        .prop_map(
+            |(max_chunk, max_write, latency_ms, bandwidth, window)| LinkConfig {
+                latency: Duration::from_millis(latency_ms),
+                bandwidth,
+                max_chunk,
+                max_write,
+                window,
+            },
+        )
 }
 
 fn chan(id: u8, max_capacity: usize, max_msgs: usize) -> impl Strategy<Value = Chan> {
-    (1..=10u32, 1..=4usize, 1..=max_capacity, 0..=4096usize, 0..=8192usize).prop_flat_map(
-        move |(priority, queue, capacity, recv_extra, send_extra)| {
+    (
+        1..=10u32,
+        1..=4usize,
+        1..=max_capacity,
+        0..=4096usize,
+        0..=8192usize,
+    )
+        .prop_flat_map(move |(priority, queue, capacity, recv_extra, send_extra)| {
             let sizes = prop::collection::vec(0..=capacity, 0..=max_msgs);
             let drain = prop::option::weighted(0.25, 1..=50u64);
-            (
-                [sizes.clone(), sizes],
-                [drain.clone(), drain],
-            )
-                .prop_map(move |(sizes, drain)| Chan {
-                    id,
-                    priority,
-                    queue,
-                    capacity,
-                    recv_extra,
-                    send_extra,
-                    sizes,
-                    drain,
-                })
-        },
-    )
+            ([sizes.clone(), sizes], [drain.clone(), drain]).prop_map(move |(sizes, drain)| Chan {
+                id,
+                priority,
+                queue,
+                capacity,
+                recv_extra,
+                send_extra,
+                sizes,
+                drain,
+            })
+        })
 }
 
 fn case(max_capacity: usize, max_msgs: usize) -> impl Strategy<Value = Case> {
@@ -174,7 +180,11 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
     }
     for side in [Side::A, Side::B] {
         let stats = sim.peer(side).conn.stats();
-        prop_assert!(stats.pings_sent >= 2 && stats.pongs_received >= 1, "{:?}", stats);
+        prop_assert!(
+            stats.pings_sent >= 2 && stats.pongs_received >= 1,
+            "{:?}",
+            stats
+        );
     }
     for side in [Side::A, Side::B] {
         let p = sim.peer(side);
@@ -186,7 +196,11 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
             let tx = sim.peer(side).chan(c.id);
             let rx = sim.peer(side.other()).chan(c.id);
             prop_assert!(tx.outbox.is_empty());
-            prop_assert!(tx.accepted == sent[k][i], "accepted differs on {:#04x}", c.id);
+            prop_assert!(
+                tx.accepted == sent[k][i],
+                "accepted differs on {:#04x}",
+                c.id
+            );
             prop_assert!(
                 rx.received == sent[k][i],
                 "{:?} -> {:?} on {:#04x}: sent {} messages, received {}",
@@ -204,9 +218,17 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// `default`, or `PROPTEST_CASES` from the environment (for soak runs).
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 64,
+        cases: cases(64),
         max_shrink_iters: 2000,
         ..ProptestConfig::default()
     })]

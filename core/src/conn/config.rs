@@ -289,7 +289,11 @@ impl Config {
             }
             // A payload of 0 (protobuf, id >= 0x80, max payload 1) would
             // send empty non-eof packets forever.
-            if self.codec.payload_for_channel(c.id, self.max_packet_payload) == 0 {
+            if self
+                .codec
+                .payload_for_channel(c.id, self.max_packet_payload)
+                == 0
+            {
                 return Err(ConfigError::PayloadSize);
             }
             if c.send_queue_capacity == 0 {

@@ -45,6 +45,10 @@ pub struct NodeConfig {
     pub dial_timeout: Duration,
     /// Bytes per socket read and per socket write batch (default 64 KiB).
     pub io_buffer: usize,
+    /// Unsent bytes the kernel may hold (Linux `TCP_NOTSENT_LOWAT`; default
+    /// 128 KiB): beyond it data waits in the priority queues. `None`: the
+    /// kernel's default (higher throughput on some links, worse priority).
+    pub unsent_limit: Option<u32>,
     /// After a close: how long to wait for the last bytes to reach the
     /// socket, then for the peer to close its side (default 5 s).
     pub linger: Duration,
@@ -66,6 +70,7 @@ impl NodeConfig {
             send_timeout: Duration::from_secs(10),
             dial_timeout: Duration::from_secs(3),
             io_buffer: 64 * 1024,
+            unsent_limit: Some(128 * 1024),
             linger: Duration::from_secs(5),
         }
     }

@@ -37,3 +37,18 @@ pub fn ephemeral_key() -> [u8; 32] {
     rand_core::OsRng.fill_bytes(&mut key);
     key
 }
+
+/// Socket options every std adapter sets: `TCP_NODELAY` on, and on Linux
+/// `TCP_NOTSENT_LOWAT` at `unsent_limit` so that the kernel keeps only
+/// that much unsent data: the rest waits in the connection's priority
+/// queues, where a high-priority message can still overtake it.
+pub fn tune_socket(socket: socket2::SockRef<'_>, unsent_limit: Option<u32>) -> std::io::Result<()> {
+    socket.set_tcp_nodelay(true)?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(limit) = unsent_limit {
+        socket.set_tcp_notsent_lowat(limit)?;
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = unsent_limit;
+    Ok(())
+}

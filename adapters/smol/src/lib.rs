@@ -109,7 +109,7 @@ pub async fn start(
     outbound: bool,
     dialed: Option<NodeId>,
 ) -> Result<Peer, ConnectError> {
-    stream.get_ref().set_nodelay(true)?;
+    mconn_driver::tune_socket(mconn_driver::socket2::SockRef::from(stream.get_ref()), config.unsent_limit)?;
     let peer = Peer::new(config, outbound, dialed, ephemeral_key()).map_err(ConnectError::Config)?;
     let stream = Arc::new(stream);
     smol::spawn(peer.clone().serve(Half(stream.clone()), Half(stream), config.io_buffer)).detach();

@@ -115,7 +115,7 @@ pub async fn start(
     outbound: bool,
     dialed: Option<NodeId>,
 ) -> Result<Peer, ConnectError> {
-    stream.set_nodelay(true)?;
+    mconn_driver::tune_socket(mconn_driver::socket2::SockRef::from(&stream), config.unsent_limit)?;
     let peer = Peer::new(config, outbound, dialed, ephemeral_key()).map_err(ConnectError::Config)?;
     let (r, w) = stream.into_split();
     tokio::spawn(peer.clone().serve(Reader(r), Writer(w), config.io_buffer));

@@ -154,7 +154,9 @@ impl<B: ByteBuf> State<B> {
     }
 
     fn closed_error(&self) -> Error {
-        Error::Closed(self.end.unwrap_or(Disconnect::Session(CloseReason::Conn(conn::CloseReason::Aborted))))
+        Error::Closed(self.end.unwrap_or(Disconnect::Session(CloseReason::Conn(
+            conn::CloseReason::Aborted,
+        ))))
     }
 
     fn try_send(&mut self, ch: u8, msg: &[u8]) -> Result<(), Error> {
@@ -198,10 +200,11 @@ impl<B: ByteBuf> State<B> {
             }
             None => {
                 let start = self.next_read;
-                let hit = (0..self.count).map(|k| (start + k) % self.count.max(1)).find_map(|i| {
-                    let id = self.ids[i];
-                    matches!(self.session.conn().peek_message(id), Ok(Some(_))).then_some(i)
-                });
+                let hit = (0..self.count)
+                    .map(|k| (start + k) % self.count.max(1))
+                    .find(|&i| {
+                        matches!(self.session.conn().peek_message(self.ids[i]), Ok(Some(_)))
+                    });
                 match hit {
                     Some(i) => {
                         self.next_read = (i + 1) % self.count;
@@ -240,7 +243,12 @@ pub struct Conn<P: Platform, B: ByteBuf> {
 
 impl<P: Platform, B: ByteBuf> core::fmt::Debug for Conn<P, B> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        self.with(|s| f.debug_struct("Conn").field("session", &s.session).field("end", &s.end).finish())
+        self.with(|s| {
+            f.debug_struct("Conn")
+                .field("session", &s.session)
+                .field("end", &s.end)
+                .finish()
+        })
     }
 }
 
@@ -248,8 +256,18 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
     /// Wraps a fresh session; `outbound` if we dialed. `send_timeout`
     /// bounds [`send`](Self::send) (CometBFT: 10 s); `linger` bounds how
     /// long a graceful close may take to hand its last bytes to the socket.
-    pub fn new(session: Session<B>, outbound: bool, send_timeout: Duration, linger: Duration) -> Self {
-        Conn { state: P::Lock::new(State::new(session)), send_timeout, linger, outbound }
+    pub fn new(
+        session: Session<B>,
+        outbound: bool,
+        send_timeout: Duration,
+        linger: Duration,
+    ) -> Self {
+        Conn {
+            state: P::Lock::new(State::new(session)),
+            send_timeout,
+            linger,
+            outbound,
+        }
     }
 
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut State<B>) -> R) -> R {
@@ -351,7 +369,11 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
 
     /// Closes at once, dropping anything queued.
     pub fn abort(&self) {
-        self.with(|s| s.end_with(Disconnect::Session(CloseReason::Conn(conn::CloseReason::Aborted))));
+        self.with(|s| {
+            s.end_with(Disconnect::Session(CloseReason::Conn(
+                conn::CloseReason::Aborted,
+            )))
+        });
     }
 
     /// Why the connection ended, once it did.

@@ -105,8 +105,12 @@ impl From<Error> for ConnectError {
     fn from(e: Error) -> Self {
         match e {
             Error::Closed(d) => ConnectError::Handshake(d),
-            Error::Timeout => ConnectError::Handshake(Disconnect::Io(embedded_io::ErrorKind::TimedOut)),
-            Error::Conn(_) => ConnectError::Handshake(Disconnect::Io(embedded_io::ErrorKind::Other)),
+            Error::Timeout => {
+                ConnectError::Handshake(Disconnect::Io(embedded_io::ErrorKind::TimedOut))
+            }
+            Error::Conn(_) => {
+                ConnectError::Handshake(Disconnect::Io(embedded_io::ErrorKind::Other))
+            }
         }
     }
 }

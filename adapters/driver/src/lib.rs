@@ -51,9 +51,9 @@ pub use error::{Disconnect, Error};
 pub use peer::{HalfClose, NodeConfig, Peer};
 pub use run::linger;
 #[cfg(feature = "std")]
-pub use std_glue::{ephemeral_key, std_instant, std_now, tune_socket};
-#[cfg(feature = "std")]
 pub use socket2;
+#[cfg(feature = "std")]
+pub use std_glue::{ephemeral_key, std_instant, std_now, tune_socket};
 
 pub use mconn;
 

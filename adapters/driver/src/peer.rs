@@ -97,7 +97,9 @@ pub struct Peer<P: Platform> {
 
 impl<P: Platform> Clone for Peer<P> {
     fn clone(&self) -> Self {
-        Peer { conn: self.conn.clone() }
+        Peer {
+            conn: self.conn.clone(),
+        }
     }
 }
 
@@ -138,19 +140,36 @@ impl<P: Platform> Peer<P> {
             ..NodeInfo::default()
         };
         let security = if config.encrypted {
-            Security::Secret { key: &config.key, ephemeral }
+            Security::Secret {
+                key: &config.key,
+                ephemeral,
+            }
         } else {
             Security::Plaintext
         };
-        let session = Session::with_alloc(&config.session, &config.channels, &info, security, dialed, P::now())?;
+        let session = Session::with_alloc(
+            &config.session,
+            &config.channels,
+            &info,
+            security,
+            dialed,
+            P::now(),
+        )?;
         let conn = Conn::new(session, outbound, config.send_timeout, config.linger);
-        Ok(Peer { conn: Arc::new(conn) })
+        Ok(Peer {
+            conn: Arc::new(conn),
+        })
     }
 
     /// Drives the connection (see [`Conn::run`]) with `io_buffer`-sized
     /// batches, then shuts the write side down and lingers until the peer
     /// closes too, so nothing the peer has yet to read is reset.
-    pub async fn serve<R: Read, W: Write + HalfClose>(self, mut reader: R, mut writer: W, io_buffer: usize) -> Disconnect {
+    pub async fn serve<R: Read, W: Write + HalfClose>(
+        self,
+        mut reader: R,
+        mut writer: W,
+        io_buffer: usize,
+    ) -> Disconnect {
         let mut rx = vec![0u8; io_buffer.max(1)];
         let mut tx = vec![0u8; io_buffer.max(1)];
         let end = self.run(&mut reader, &mut writer, &mut rx, &mut tx).await;

@@ -203,9 +203,11 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
 /// After [`Conn::run`] returned and the write side was shut down: reads
 /// and discards until the peer closes too, an error, or `timeout`, so that
 /// closing the socket does not reset data the peer has yet to read.
-pub async fn linger<P: Platform, R: Read>(reader: &mut R, buf: &mut [u8], timeout: core::time::Duration) {
-    let drain = async {
-        while let Ok(1..) = reader.read(buf).await {}
-    };
+pub async fn linger<P: Platform, R: Read>(
+    reader: &mut R,
+    buf: &mut [u8],
+    timeout: core::time::Duration,
+) {
+    let drain = async { while let Ok(1..) = reader.read(buf).await {} };
     let _ = select(drain, P::sleep_until(P::now() + timeout)).await;
 }

@@ -49,7 +49,11 @@ impl<M: RawMutex + 'static> Platform for Embassy<M> {
         Instant::from_micros(embassy_time::Instant::now().as_micros())
     }
     fn sleep_until(deadline: Instant) -> impl Future<Output = ()> {
-        let at = embassy_time::Instant::from_micros(deadline.as_micros().min(embassy_time::Instant::MAX.as_micros()));
+        let at = embassy_time::Instant::from_micros(
+            deadline
+                .as_micros()
+                .min(embassy_time::Instant::MAX.as_micros()),
+        );
         embassy_time::Timer::at(at)
     }
 }
@@ -81,8 +85,15 @@ pub fn new_conn<'a, M: RawMutex + 'static>(
 ) -> Result<Conn<'a, M>, ConfigError> {
     let now = Embassy::<M>::now();
     let mut arena = Arena::new(storage);
-    let session = Session::new(config, channels, local_info, security, dialed, now, |len| arena.take(len))?;
-    Ok(Conn::new(session, outbound, send_timeout, Duration::from_secs(5)))
+    let session = Session::new(config, channels, local_info, security, dialed, now, |len| {
+        arena.take(len)
+    })?;
+    Ok(Conn::new(
+        session,
+        outbound,
+        send_timeout,
+        Duration::from_secs(5),
+    ))
 }
 
 /// Drives `conn` over a connected embassy-net socket until the connection
@@ -103,11 +114,13 @@ pub async fn run_socket<M: RawMutex + 'static>(
     };
     socket.close();
     if matches!(end, Disconnect::Eof) || end.is_graceful_close() {
-        let _ = embassy_time::with_timeout(embassy_time::Duration::from_secs(5), socket.flush()).await;
+        let _ =
+            embassy_time::with_timeout(embassy_time::Duration::from_secs(5), socket.flush()).await;
         linger::<Embassy<M>, _>(socket, rx_buf, Duration::from_secs(5)).await;
     } else {
         socket.abort();
-        let _ = embassy_time::with_timeout(embassy_time::Duration::from_secs(1), socket.flush()).await;
+        let _ =
+            embassy_time::with_timeout(embassy_time::Duration::from_secs(1), socket.flush()).await;
     }
     end
 }

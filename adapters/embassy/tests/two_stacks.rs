@@ -63,7 +63,13 @@ impl Driver for Port {
     fn receive(&mut self, cx: &mut Context) -> Option<(Rx, Tx<'_>)> {
         let packet = self.wire.queues[self.side].lock().unwrap().pop_front();
         match packet {
-            Some(p) => Some((Rx(p), Tx { wire: &self.wire, to: 1 - self.side })),
+            Some(p) => Some((
+                Rx(p),
+                Tx {
+                    wire: &self.wire,
+                    to: 1 - self.side,
+                },
+            )),
             None => {
                 *self.wire.wakers[self.side].lock().unwrap() = Some(cx.waker().clone());
                 None
@@ -71,7 +77,10 @@ impl Driver for Port {
         }
     }
     fn transmit(&mut self, _cx: &mut Context) -> Option<Tx<'_>> {
-        Some(Tx { wire: &self.wire, to: 1 - self.side })
+        Some(Tx {
+            wire: &self.wire,
+            to: 1 - self.side,
+        })
     }
     fn link_state(&mut self, _cx: &mut Context) -> LinkState {
         LinkState::Up
@@ -87,14 +96,22 @@ impl Driver for Port {
 }
 
 const CHANNELS: [ChannelConfig; 3] = [
-    ChannelConfig::new(0x10, 10).send_queue(4).recv_message_capacity(70_000),
-    ChannelConfig::new(0x11, 5).send_queue(4).recv_message_capacity(70_000),
-    ChannelConfig::new(0x12, 1).send_queue(4).recv_message_capacity(70_000),
+    ChannelConfig::new(0x10, 10)
+        .send_queue(4)
+        .recv_message_capacity(70_000),
+    ChannelConfig::new(0x11, 5)
+        .send_queue(4)
+        .recv_message_capacity(70_000),
+    ChannelConfig::new(0x12, 1)
+        .send_queue(4)
+        .recv_message_capacity(70_000),
 ];
 const SIZES: [usize; 8] = [0, 1, 100, 1023, 1024, 1025, 5000, 65_536];
 
 fn payload(ch: u8, seq: usize, len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(13) ^ ch ^ seq as u8).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(13) ^ ch ^ seq as u8)
+        .collect()
 }
 
 fn addr(last: u8) -> Ipv4Address {
@@ -104,10 +121,24 @@ fn addr(last: u8) -> Ipv4Address {
 #[test]
 fn two_embassy_net_stacks_handshake_and_exchange() {
     let wire = Arc::new(Wire::default());
-    let net = |last| Config::ipv4_static(StaticConfigV4 { address: Ipv4Cidr::new(addr(last), 24), gateway: None, dns_servers: Default::default() });
+    let net = |last| {
+        Config::ipv4_static(StaticConfigV4 {
+            address: Ipv4Cidr::new(addr(last), 24),
+            gateway: None,
+            dns_servers: Default::default(),
+        })
+    };
     let mut res_a = StackResources::<2>::new();
     let mut res_b = StackResources::<2>::new();
-    let (stack_a, mut runner_a) = embassy_net::new(Port { wire: wire.clone(), side: 0 }, net(1), &mut res_a, 1);
+    let (stack_a, mut runner_a) = embassy_net::new(
+        Port {
+            wire: wire.clone(),
+            side: 0,
+        },
+        net(1),
+        &mut res_a,
+        1,
+    );
     let (stack_b, mut runner_b) = embassy_net::new(Port { wire, side: 1 }, net(2), &mut res_b, 2);
 
     let (key_a, key_b) = (NodeKey::from_seed([1; 32]), NodeKey::from_seed([2; 32]));
@@ -127,16 +158,41 @@ fn two_embassy_net_stacks_handshake_and_exchange() {
     let mut storage_a = vec![0u8; storage_size(&CHANNELS, &info_a)];
     let mut storage_b = vec![0u8; storage_size(&CHANNELS, &info_b)];
     let send_timeout = Duration::from_secs(10);
-    let a = new_conn::<CriticalSectionRawMutex>(&mut storage_a, &config, &CHANNELS, &info_a,
-        Security::Secret { key: &key_a, ephemeral: [3; 32] }, true, Some(key_b.node_id()), send_timeout).unwrap();
-    let b = new_conn::<CriticalSectionRawMutex>(&mut storage_b, &config, &CHANNELS, &info_b,
-        Security::Secret { key: &key_b, ephemeral: [4; 32] }, false, None, send_timeout).unwrap();
+    let a = new_conn::<CriticalSectionRawMutex>(
+        &mut storage_a,
+        &config,
+        &CHANNELS,
+        &info_a,
+        Security::Secret {
+            key: &key_a,
+            ephemeral: [3; 32],
+        },
+        true,
+        Some(key_b.node_id()),
+        send_timeout,
+    )
+    .unwrap();
+    let b = new_conn::<CriticalSectionRawMutex>(
+        &mut storage_b,
+        &config,
+        &CHANNELS,
+        &info_b,
+        Security::Secret {
+            key: &key_b,
+            ephemeral: [4; 32],
+        },
+        false,
+        None,
+        send_timeout,
+    )
+    .unwrap();
 
     let (mut sock_bufs_a, mut sock_bufs_b) = ([0u8; 8192], [0u8; 8192]);
     let (mut sock_bufs_a2, mut sock_bufs_b2) = ([0u8; 8192], [0u8; 8192]);
     let mut sa = TcpSocket::new(stack_a, &mut sock_bufs_a, &mut sock_bufs_a2);
     let mut sb = TcpSocket::new(stack_b, &mut sock_bufs_b, &mut sock_bufs_b2);
-    let (mut rx_a, mut tx_a, mut rx_b, mut tx_b) = ([0u8; 4096], [0u8; 4096], [0u8; 4096], [0u8; 4096]);
+    let (mut rx_a, mut tx_a, mut rx_b, mut tx_b) =
+        ([0u8; 4096], [0u8; 4096], [0u8; 4096], [0u8; 4096]);
 
     let scenario = async {
         let (connected, accepted) = futures::join!(
@@ -168,17 +224,26 @@ fn two_embassy_net_stacks_handshake_and_exchange() {
                 let conn = if to == "a" { &a } else { &b };
                 futures::future::join_all(ids.iter().map(move |&ch| async move {
                     for (seq, len) in SIZES.iter().enumerate() {
-                        let ok = conn.recv_with(ch, |m| m == payload(ch, seq, *len).as_slice()).await.unwrap();
+                        let ok = conn
+                            .recv_with(ch, |m| m == payload(ch, seq, *len).as_slice())
+                            .await
+                            .unwrap();
                         assert!(ok, "channel {ch:#x} message {seq}");
                     }
                 }))
             };
             futures::join!(sends("a"), sends("b"), recvs("a"), recvs("b"));
-            assert_eq!(a.channel_stats(0x12).unwrap().messages_received, SIZES.len() as u64);
+            assert_eq!(
+                a.channel_stats(0x12).unwrap().messages_received,
+                SIZES.len() as u64
+            );
             a.try_send(0x11, b"last").unwrap();
             a.close().await.unwrap();
             assert_eq!(b.recv_with(0x11, |m| m.to_vec()).await.unwrap(), b"last");
-            assert_eq!(b.recv_any_with(|_, _| ()).await, Err(Error::Closed(Disconnect::Eof)));
+            assert_eq!(
+                b.recv_any_with(|_, _| ()).await,
+                Err(Error::Closed(Disconnect::Eof))
+            );
         };
         let (end_a, end_b, ()) = join3(
             run_socket(&a, &mut sa, &mut rx_a, &mut tx_a),

@@ -24,7 +24,6 @@
 //! # Ok(()) }) }
 //! ```
 
-use std::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -46,14 +45,12 @@ impl Platform for Smol {
     fn now() -> Instant {
         std_now()
     }
-    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> {
-        async move {
-            match std_instant(deadline) {
-                Some(at) => {
-                    Timer::at(at).await;
-                }
-                None => std::future::pending().await,
+    async fn sleep_until(deadline: Instant) {
+        match std_instant(deadline) {
+            Some(at) => {
+                Timer::at(at).await;
             }
+            None => std::future::pending().await,
         }
     }
 }
@@ -90,8 +87,16 @@ impl HalfClose for Half {
 
 /// Dials `addr` (within [`NodeConfig::dial_timeout`]) and runs the
 /// handshake. `dialed`: the ID we expect there, if known.
-pub async fn connect(config: &NodeConfig, addr: SocketAddr, dialed: Option<NodeId>) -> Result<Peer, ConnectError> {
-    let dial = async { Async::<TcpStream>::connect(addr).await.map_err(ConnectError::from) };
+pub async fn connect(
+    config: &NodeConfig,
+    addr: SocketAddr,
+    dialed: Option<NodeId>,
+) -> Result<Peer, ConnectError> {
+    let dial = async {
+        Async::<TcpStream>::connect(addr)
+            .await
+            .map_err(ConnectError::from)
+    };
     let timeout = async {
         Timer::after(config.dial_timeout).await;
         Err(ConnectError::DialTimeout)
@@ -109,10 +114,18 @@ pub async fn start(
     outbound: bool,
     dialed: Option<NodeId>,
 ) -> Result<Peer, ConnectError> {
-    mconn_driver::tune_socket(mconn_driver::socket2::SockRef::from(stream.get_ref()), config.unsent_limit)?;
-    let peer = Peer::new(config, outbound, dialed, ephemeral_key()).map_err(ConnectError::Config)?;
+    mconn_driver::tune_socket(
+        mconn_driver::socket2::SockRef::from(stream.get_ref()),
+        config.unsent_limit,
+    )?;
+    let peer =
+        Peer::new(config, outbound, dialed, ephemeral_key()).map_err(ConnectError::Config)?;
     let stream = Arc::new(stream);
-    smol::spawn(peer.clone().serve(Half(stream.clone()), Half(stream), config.io_buffer)).detach();
+    smol::spawn(
+        peer.clone()
+            .serve(Half(stream.clone()), Half(stream), config.io_buffer),
+    )
+    .detach();
     peer.connected().await?;
     log::debug!("mconn-smol: connected to {:?}", peer.remote_id());
     Ok(peer)
@@ -128,7 +141,10 @@ pub struct Listener {
 impl Listener {
     /// Binds `addr`; accepted connections use `config`.
     pub fn bind(addr: SocketAddr, config: NodeConfig) -> io::Result<Self> {
-        Ok(Listener { inner: Async::<TcpListener>::bind(addr)?, config })
+        Ok(Listener {
+            inner: Async::<TcpListener>::bind(addr)?,
+            config,
+        })
     }
 
     /// The bound address.

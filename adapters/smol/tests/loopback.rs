@@ -84,10 +84,15 @@ fn smol_send_times_out_and_close_flushes() {
 
 /// tokio on one side (its own runtime thread), smol on the other.
 fn tokio_smol_exchange(encrypted: bool, tokio_dials: bool) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let (tokio_seed, smol_seed) = (1, 2);
     if tokio_dials {
-        let listener = Listener::bind("127.0.0.1:0".parse().unwrap(), config(smol_seed, encrypted)).unwrap();
+        let listener =
+            Listener::bind("127.0.0.1:0".parse().unwrap(), config(smol_seed, encrypted)).unwrap();
         let addr = listener.local_addr().unwrap();
         let tokio_side = rt.spawn(async move {
             let cfg = config(tokio_seed, encrypted);
@@ -102,25 +107,43 @@ fn tokio_smol_exchange(encrypted: bool, tokio_dials: bool) {
             exchange(&peer).await;
             assert_eq!(peer.recv_any().await, Err(Error::Closed(Disconnect::Eof)));
         });
-        rt.block_on(async { tokio::time::timeout(LIMIT, tokio_side).await.unwrap().unwrap() });
+        rt.block_on(async {
+            tokio::time::timeout(LIMIT, tokio_side)
+                .await
+                .unwrap()
+                .unwrap()
+        });
     } else {
         let listener = rt
-            .block_on(mconn_tokio::Listener::bind("127.0.0.1:0", config(tokio_seed, encrypted)))
+            .block_on(mconn_tokio::Listener::bind(
+                "127.0.0.1:0",
+                config(tokio_seed, encrypted),
+            ))
             .unwrap();
         let addr = listener.local_addr().unwrap();
         let tokio_side = rt.spawn(async move {
             let (peer, _) = listener.accept().await.unwrap();
             check_identity(&peer, smol_seed, false);
             exchange(&peer).await;
-            assert_eq!(peer.recv_any().await, Err(mconn_tokio::Error::Closed(Disconnect::Eof)));
+            assert_eq!(
+                peer.recv_any().await,
+                Err(mconn_tokio::Error::Closed(Disconnect::Eof))
+            );
         });
         bounded(async {
-            let peer = mconn_smol::connect(&config(smol_seed, encrypted), addr, None).await.unwrap();
+            let peer = mconn_smol::connect(&config(smol_seed, encrypted), addr, None)
+                .await
+                .unwrap();
             check_identity(&peer, tokio_seed, true);
             exchange(&peer).await;
             peer.close().await.unwrap();
         });
-        rt.block_on(async { tokio::time::timeout(LIMIT, tokio_side).await.unwrap().unwrap() });
+        rt.block_on(async {
+            tokio::time::timeout(LIMIT, tokio_side)
+                .await
+                .unwrap()
+                .unwrap()
+        });
     }
 }
 

@@ -42,14 +42,21 @@ async fn drain(peer: Peer, ch: u8, origin: Instant) -> (usize, usize, Vec<Durati
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted.get(((sorted.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or_default()
+    sorted
+        .get(((sorted.len() as f64 - 1.0) * p).round() as usize)
+        .copied()
+        .unwrap_or_default()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let channels = [
-        ChannelConfig::new(CHAT, 10).send_queue(100).recv_message_capacity(1024),
-        ChannelConfig::new(BULK, 1).send_queue(4).recv_message_capacity(64 * 1024),
+        ChannelConfig::new(CHAT, 10)
+            .send_queue(100)
+            .recv_message_capacity(1024),
+        ChannelConfig::new(BULK, 1)
+            .send_queue(4)
+            .recv_message_capacity(64 * 1024),
     ];
     let mut config_b = NodeConfig::new(NodeKey::from_seed([2; 32]), "chat-net", &channels);
     config_b.moniker = "bob".into();
@@ -62,7 +69,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config_a.moniker = "alice".into();
     let alice = connect(&config_a, addr, Some(bob_id)).await?;
     let (bob, _) = accept.await??;
-    println!("alice {} -> bob {} at {addr}: connected (SecretConnection)", config_a.key.node_id(), bob_id);
+    println!(
+        "alice {} -> bob {} at {addr}: connected (SecretConnection)",
+        config_a.key.node_id(),
+        bob_id
+    );
 
     let origin = Instant::now();
     let chat_rx = tokio::spawn(drain(bob.clone(), CHAT, origin));
@@ -85,8 +96,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     alice.close().await?;
     let elapsed = origin.elapsed();
 
-    println!("{:<28} {:>8} {:>10} {:>10} {:>10} {:>10}", "channel", "msgs", "MiB", "p50", "p99", "max");
-    for (name, rx) in [("0x20 chat  (priority 10)", chat_rx), ("0x21 bulk  (priority 1)", bulk_rx)] {
+    println!(
+        "{:<28} {:>8} {:>10} {:>10} {:>10} {:>10}",
+        "channel", "msgs", "MiB", "p50", "p99", "max"
+    );
+    for (name, rx) in [
+        ("0x20 chat  (priority 10)", chat_rx),
+        ("0x21 bulk  (priority 1)", bulk_rx),
+    ] {
         let (count, bytes, mut lat) = rx.await?;
         lat.sort();
         println!(
@@ -105,7 +122,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         stats.bytes_received as f64 / (1 << 20) as f64,
         stats.pings_received,
         stats.pongs_received,
-        bob.disconnect_reason().map(|d| d.to_string()).unwrap_or_default()
+        bob.disconnect_reason()
+            .map(|d| d.to_string())
+            .unwrap_or_default()
     );
     Ok(())
 }

@@ -23,8 +23,12 @@ const URGENT: u8 = 0x0a;
 
 fn channels() -> Vec<ChannelConfig> {
     vec![
-        ChannelConfig::new(URGENT, 10).send_queue(1000).recv_message_capacity(4096),
-        ChannelConfig::new(BULK, 1).send_queue(64).recv_message_capacity((1 << 20) + 64),
+        ChannelConfig::new(URGENT, 10)
+            .send_queue(1000)
+            .recv_message_capacity(4096),
+        ChannelConfig::new(BULK, 1)
+            .send_queue(64)
+            .recv_message_capacity((1 << 20) + 64),
     ]
 }
 
@@ -36,11 +40,20 @@ fn config(seed: u8, encrypted: bool) -> NodeConfig {
 
 fn total_for(size: usize, encrypted: bool) -> usize {
     let base = if encrypted { 48 << 20 } else { 96 << 20 };
-    if size < 4096 { base / 4 } else { base }
+    if size < 4096 {
+        base / 4
+    } else {
+        base
+    }
 }
 
 /// Payload bytes per second from `a` to `b`.
-async fn throughput<P: Platform>(a: &Conn<P, GrowBuf>, b: &Conn<P, GrowBuf>, size: usize, total: usize) -> f64 {
+async fn throughput<P: Platform>(
+    a: &Conn<P, GrowBuf>,
+    b: &Conn<P, GrowBuf>,
+    size: usize,
+    total: usize,
+) -> f64 {
     let count = total / size;
     let msg = vec![0x5au8; size];
     let start = Instant::now();
@@ -51,7 +64,9 @@ async fn throughput<P: Platform>(a: &Conn<P, GrowBuf>, b: &Conn<P, GrowBuf>, siz
     };
     let recv = async {
         for _ in 0..count {
-            b.recv_with(BULK, |m| assert_eq!(m.len(), size)).await.expect("recv");
+            b.recv_with(BULK, |m| assert_eq!(m.len(), size))
+                .await
+                .expect("recv");
         }
     };
     futures::join!(send, recv);
@@ -86,7 +101,10 @@ async fn latency<P: Platform>(a: &Conn<P, GrowBuf>, b: &Conn<P, GrowBuf>) -> (Du
     let urgent_rx = async {
         let mut lat = Vec::with_capacity(N);
         for _ in 0..N {
-            let sent = b.recv_with(URGENT, |m| u64::from_be_bytes(m[..8].try_into().unwrap())).await.unwrap();
+            let sent = b
+                .recv_with(URGENT, |m| u64::from_be_bytes(m[..8].try_into().unwrap()))
+                .await
+                .unwrap();
             lat.push(origin.elapsed().saturating_sub(Duration::from_nanos(sent)));
         }
         done.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -138,9 +156,14 @@ struct Row {
     raw: String,
 }
 
-fn tokio_pair(rt: &tokio::runtime::Runtime, encrypted: bool) -> (mconn_tokio::Peer, mconn_tokio::Peer) {
+fn tokio_pair(
+    rt: &tokio::runtime::Runtime,
+    encrypted: bool,
+) -> (mconn_tokio::Peer, mconn_tokio::Peer) {
     rt.block_on(async {
-        let listener = mconn_tokio::Listener::bind("127.0.0.1:0", config(2, encrypted)).await.unwrap();
+        let listener = mconn_tokio::Listener::bind("127.0.0.1:0", config(2, encrypted))
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let a = config(1, encrypted);
         let (out, inb) = tokio::join!(mconn_tokio::connect(&a, addr, None), listener.accept());
@@ -150,7 +173,9 @@ fn tokio_pair(rt: &tokio::runtime::Runtime, encrypted: bool) -> (mconn_tokio::Pe
 
 fn smol_pair(encrypted: bool) -> (mconn_smol::Peer, mconn_smol::Peer) {
     smol::block_on(async {
-        let listener = mconn_smol::Listener::bind("127.0.0.1:0".parse().unwrap(), config(2, encrypted)).unwrap();
+        let listener =
+            mconn_smol::Listener::bind("127.0.0.1:0".parse().unwrap(), config(2, encrypted))
+                .unwrap();
         let addr = listener.local_addr().unwrap();
         let a = config(1, encrypted);
         let (out, inb) = futures::join!(mconn_smol::connect(&a, addr, None), listener.accept());
@@ -159,7 +184,11 @@ fn smol_pair(encrypted: bool) -> (mconn_smol::Peer, mconn_smol::Peer) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let mut rows = Vec::new();
     for encrypted in [true, false] {
         for size in [1024usize, 1 << 20] {
@@ -192,14 +221,23 @@ fn main() {
         let (a, b) = smol_pair(encrypted);
         let (sp50, sp99) = smol::block_on(latency(&a, &b));
         rows.push(Row {
-            what: format!("100 B prio-10 latency p50/p99, prio-1 saturating, {}", if encrypted { "encrypted" } else { "plaintext" }),
+            what: format!(
+                "100 B prio-10 latency p50/p99, prio-1 saturating, {}",
+                if encrypted { "encrypted" } else { "plaintext" }
+            ),
             tokio: format!("{tp50:.2?} / {tp99:.2?}"),
             smol: format!("{sp50:.2?} / {sp99:.2?}"),
             raw: "-".into(),
         });
     }
-    println!("{:<62} {:>22} {:>22} {:>16}", "loopback, median of 3", "mconn-tokio", "mconn-smol", "raw TCP");
+    println!(
+        "{:<62} {:>22} {:>22} {:>16}",
+        "loopback, median of 3", "mconn-tokio", "mconn-smol", "raw TCP"
+    );
     for r in rows {
-        println!("{:<62} {:>22} {:>22} {:>16}", r.what, r.tokio, r.smol, r.raw);
+        println!(
+            "{:<62} {:>22} {:>22} {:>16}",
+            r.what, r.tokio, r.smol, r.raw
+        );
     }
 }

@@ -32,7 +32,6 @@
 //! # Ok(()) }
 //! ```
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 
@@ -54,12 +53,10 @@ impl Platform for Tokio {
     fn now() -> Instant {
         std_now()
     }
-    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> {
-        async move {
-            match std_instant(deadline) {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
+    async fn sleep_until(deadline: Instant) {
+        match std_instant(deadline) {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => std::future::pending().await,
         }
     }
 }
@@ -99,7 +96,11 @@ impl HalfClose for Writer {
 /// Dials `addr` (within [`NodeConfig::dial_timeout`]) and runs the
 /// handshake. `dialed`: the ID we expect there (checked against the
 /// authenticated key), if known.
-pub async fn connect(config: &NodeConfig, addr: impl ToSocketAddrs, dialed: Option<NodeId>) -> Result<Peer, ConnectError> {
+pub async fn connect(
+    config: &NodeConfig,
+    addr: impl ToSocketAddrs,
+    dialed: Option<NodeId>,
+) -> Result<Peer, ConnectError> {
     let stream = tokio::time::timeout(config.dial_timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| ConnectError::DialTimeout)??;
@@ -115,8 +116,12 @@ pub async fn start(
     outbound: bool,
     dialed: Option<NodeId>,
 ) -> Result<Peer, ConnectError> {
-    mconn_driver::tune_socket(mconn_driver::socket2::SockRef::from(&stream), config.unsent_limit)?;
-    let peer = Peer::new(config, outbound, dialed, ephemeral_key()).map_err(ConnectError::Config)?;
+    mconn_driver::tune_socket(
+        mconn_driver::socket2::SockRef::from(&stream),
+        config.unsent_limit,
+    )?;
+    let peer =
+        Peer::new(config, outbound, dialed, ephemeral_key()).map_err(ConnectError::Config)?;
     let (r, w) = stream.into_split();
     tokio::spawn(peer.clone().serve(Reader(r), Writer(w), config.io_buffer));
     peer.connected().await?;
@@ -134,7 +139,10 @@ pub struct Listener {
 impl Listener {
     /// Binds `addr`; accepted connections use `config`.
     pub async fn bind(addr: impl ToSocketAddrs, config: NodeConfig) -> io::Result<Self> {
-        Ok(Listener { inner: TcpListener::bind(addr).await?, config })
+        Ok(Listener {
+            inner: TcpListener::bind(addr).await?,
+            config,
+        })
     }
 
     /// The bound address.

@@ -60,7 +60,10 @@ async fn send_times_out_when_the_peer_does_not_read() {
         };
         assert_eq!(err, Error::Timeout);
         assert!(sent > 4, "only {sent} messages before the timeout");
-        assert_eq!(a.try_send(0x11, &msg), Err(Error::Conn(mconn::conn::Error::Full)));
+        assert_eq!(
+            a.try_send(0x11, &msg),
+            Err(Error::Conn(mconn::conn::Error::Full))
+        );
         a.abort();
     })
     .await
@@ -81,13 +84,20 @@ async fn close_flushes_everything_queued() {
             queued.push((ch, seq));
         }
         a.close().await.unwrap();
-        assert_eq!(a.try_send(0x10, b"late"), Err(Error::Closed(Disconnect::Session(
-            mconn::session::CloseReason::Conn(mconn::conn::CloseReason::Closed)
-        ))));
+        assert_eq!(
+            a.try_send(0x10, b"late"),
+            Err(Error::Closed(Disconnect::Session(
+                mconn::session::CloseReason::Conn(mconn::conn::CloseReason::Closed)
+            )))
+        );
         for (ch, count) in queued {
             assert!(count > 0);
             for seq in 0..count {
-                assert_eq!(b.recv(ch).await.unwrap(), payload(ch, seq, 50_000), "{ch:#x}/{seq}");
+                assert_eq!(
+                    b.recv(ch).await.unwrap(),
+                    payload(ch, seq, 50_000),
+                    "{ch:#x}/{seq}"
+                );
             }
         }
         assert_eq!(b.recv_any().await, Err(Error::Closed(Disconnect::Eof)));
@@ -115,9 +125,18 @@ fn raw_peer_dropping_mid_message(addr: std::net::SocketAddr) {
         ..NodeInfo::default()
     };
     let now = mconn::Instant::ZERO;
-    let mut s = Session::with_alloc(&cfg.session, &cfg.channels, &info, Security::Plaintext, None, now).unwrap();
+    let mut s = Session::with_alloc(
+        &cfg.session,
+        &cfg.channels,
+        &info,
+        Security::Plaintext,
+        None,
+        now,
+    )
+    .unwrap();
     let mut sock = std::net::TcpStream::connect(addr).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut buf = vec![0u8; 16 * 1024];
     for _ in 0..100 {
         let n = s.poll_transmit(now, &mut buf);
@@ -139,12 +158,17 @@ fn raw_peer_dropping_mid_message(addr: std::net::SocketAddr) {
 #[tokio::test]
 async fn a_peer_dropping_mid_message_is_a_typed_error() {
     timeout(LIMIT, async {
-        let listener = Listener::bind("127.0.0.1:0", config(2, false)).await.unwrap();
+        let listener = Listener::bind("127.0.0.1:0", config(2, false))
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let raw = std::thread::spawn(move || raw_peer_dropping_mid_message(addr));
         let (b, _) = listener.accept().await.unwrap();
         let got = b.recv(0x11).await.map(|m| m.len());
-        assert!(matches!(got, Err(Error::Closed(Disconnect::Eof | Disconnect::Io(_)))), "{got:?}");
+        assert!(
+            matches!(got, Err(Error::Closed(Disconnect::Eof | Disconnect::Io(_)))),
+            "{got:?}"
+        );
         assert!(b.channel_stats(0x11).unwrap().bytes_received > 10_000);
         raw.join().unwrap();
     })
@@ -155,7 +179,9 @@ async fn a_peer_dropping_mid_message_is_a_typed_error() {
 #[tokio::test]
 async fn a_handshake_cut_short_is_a_typed_error() {
     timeout(LIMIT, async {
-        let listener = Listener::bind("127.0.0.1:0", config(2, true)).await.unwrap();
+        let listener = Listener::bind("127.0.0.1:0", config(2, true))
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let raw = tokio::spawn(async move {
             use tokio::io::AsyncWriteExt;
@@ -163,12 +189,24 @@ async fn a_handshake_cut_short_is_a_typed_error() {
             s.write_all(&[0x22, 0x0a, 0x20, 1, 2, 3]).await.unwrap(); // half a key message
         });
         let err = listener.accept().await.unwrap_err();
-        assert!(matches!(err, ConnectError::Handshake(Disconnect::Eof | Disconnect::Io(_))), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                ConnectError::Handshake(Disconnect::Eof | Disconnect::Io(_))
+            ),
+            "{err:?}"
+        );
         raw.await.unwrap();
         // A dial to nobody fails fast with an I/O error.
         let nobody = config(1, true);
-        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        assert!(matches!(connect(&nobody, free, None).await, Err(ConnectError::Io(_))));
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        assert!(matches!(
+            connect(&nobody, free, None).await,
+            Err(ConnectError::Io(_))
+        ));
     })
     .await
     .unwrap();
@@ -177,12 +215,17 @@ async fn a_handshake_cut_short_is_a_typed_error() {
 #[tokio::test]
 async fn the_wrong_node_at_the_address_is_refused() {
     timeout(LIMIT, async {
-        let listener = Listener::bind("127.0.0.1:0", config(2, true)).await.unwrap();
+        let listener = Listener::bind("127.0.0.1:0", config(2, true))
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let wrong = Some(NodeKey::from_seed([9; 32]).node_id());
         let a = config(1, true);
         let (out, _inb) = tokio::join!(connect(&a, addr, wrong), listener.accept());
-        assert!(matches!(out, Err(ConnectError::Handshake(Disconnect::Session(_)))), "{out:?}");
+        assert!(
+            matches!(out, Err(ConnectError::Handshake(Disconnect::Session(_)))),
+            "{out:?}"
+        );
     })
     .await
     .unwrap();
@@ -198,12 +241,20 @@ async fn a_slow_consumer_does_not_break_liveness() {
             pong_timeout: Duration::from_millis(100),
         };
         let chans = [
-            ChannelConfig::new(0x01, 5).send_queue(4).recv_message_capacity(1024).recv_buffer(64 * 1024),
-            ChannelConfig::new(0x02, 5).send_queue(4).recv_message_capacity(4096),
+            ChannelConfig::new(0x01, 5)
+                .send_queue(4)
+                .recv_message_capacity(1024)
+                .recv_buffer(64 * 1024),
+            ChannelConfig::new(0x02, 5)
+                .send_queue(4)
+                .recv_message_capacity(4096),
         ];
         let cfg = |seed| {
             let mut c = NodeConfig::new(NodeKey::from_seed([seed; 32]), NETWORK, &chans);
-            c.session = SessionConfig::new(Config { keepalive, ..Config::cometbft() });
+            c.session = SessionConfig::new(Config {
+                keepalive,
+                ..Config::cometbft()
+            });
             c
         };
         let (a, b) = pair(cfg(1), cfg(2)).await;
@@ -221,7 +272,11 @@ async fn a_slow_consumer_does_not_break_liveness() {
         assert!(i > 50, "fast channel moved only {i} messages");
         assert_eq!(a.disconnect_reason(), None);
         assert_eq!(b.disconnect_reason(), None);
-        assert!(a.stats().pongs_received >= 4, "keepalive ran: {:?}", a.stats());
+        assert!(
+            a.stats().pongs_received >= 4,
+            "keepalive ran: {:?}",
+            a.stats()
+        );
         for i in 0..40u32 {
             assert_eq!(b.recv(0x01).await.unwrap(), i.to_be_bytes());
         }

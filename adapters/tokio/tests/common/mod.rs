@@ -15,7 +15,11 @@ pub const MIB: usize = 1 << 20;
 pub fn channels() -> Vec<ChannelConfig> {
     [(0x10, 10), (0x11, 5), (0x12, 1)]
         .into_iter()
-        .map(|(id, prio)| ChannelConfig::new(id, prio).send_queue(8).recv_message_capacity(MIB + 16))
+        .map(|(id, prio)| {
+            ChannelConfig::new(id, prio)
+                .send_queue(8)
+                .recv_message_capacity(MIB + 16)
+        })
         .collect()
 }
 
@@ -29,7 +33,10 @@ pub fn config(seed: u8, encrypted: bool) -> NodeConfig {
 /// What each channel carries, by message size.
 pub fn plan() -> Vec<(u8, Vec<usize>)> {
     vec![
-        (0x10, vec![0, 1, 7, 100, 1023, 1024, 1025, 4096, 0, 65_536, 3, MIB]),
+        (
+            0x10,
+            vec![0, 1, 7, 100, 1023, 1024, 1025, 4096, 0, 65_536, 3, MIB],
+        ),
         (0x11, vec![MIB, 0, 2048, 1, 100_000, 17, 0, 1024 * 1024 - 1]),
         (0x12, (0..200).map(|i| (i * 37) % 3000).collect()),
     ]
@@ -59,13 +66,23 @@ pub async fn recv_plan<P: Platform>(peer: &Conn<P, GrowBuf>) -> Result<(), Error
         for (seq, len) in sizes.into_iter().enumerate() {
             let got = peer.recv(ch).await?;
             assert_eq!(got.len(), len, "channel {ch:#x} message {seq}: length");
-            assert!(got == payload(ch, seq, len), "channel {ch:#x} message {seq}: content");
+            assert!(
+                got == payload(ch, seq, len),
+                "channel {ch:#x} message {seq}: content"
+            );
         }
         Ok::<_, Error>(())
     });
-    join_all(per_channel).await.into_iter().collect::<Result<(), Error>>()?;
+    join_all(per_channel)
+        .await
+        .into_iter()
+        .collect::<Result<(), Error>>()?;
     for (ch, _) in plan() {
-        assert_eq!(peer.try_recv(ch)?, None, "channel {ch:#x}: a message too many");
+        assert_eq!(
+            peer.try_recv(ch)?,
+            None,
+            "channel {ch:#x}: a message too many"
+        );
     }
     Ok(())
 }
@@ -80,7 +97,10 @@ pub async fn exchange<P: Platform>(peer: &Conn<P, GrowBuf>) {
 /// Checks what a connected peer reports about the other side.
 pub fn check_identity<P: Platform>(peer: &Conn<P, GrowBuf>, remote_seed: u8, outbound: bool) {
     assert_eq!(peer.is_outbound(), outbound);
-    assert_eq!(peer.remote_id(), Some(NodeKey::from_seed([remote_seed; 32]).node_id()));
+    assert_eq!(
+        peer.remote_id(),
+        Some(NodeKey::from_seed([remote_seed; 32]).node_id())
+    );
     let info = peer.remote_node_info().expect("node info");
     assert_eq!(info.info().moniker, format!("node-{remote_seed}"));
     assert_eq!(info.info().network, NETWORK);

@@ -25,14 +25,22 @@ struct Link {
 
 fn main() {
     let channels = [
-        ChannelConfig::new(URGENT, 10).send_queue(100).recv_message_capacity(1 << 20),
-        ChannelConfig::new(BULK, 1).send_queue(4).recv_message_capacity(1 << 20),
+        ChannelConfig::new(URGENT, 10)
+            .send_queue(100)
+            .recv_message_capacity(1 << 20),
+        ChannelConfig::new(BULK, 1)
+            .send_queue(4)
+            .recv_message_capacity(1 << 20),
     ];
     let config = Config::cometbft();
     let mut now = Instant::ZERO;
-    let mut a: MConnection<GrowBuf> = MConnection::with_alloc(&config, &channels, now).expect("config");
+    let mut a: MConnection<GrowBuf> =
+        MConnection::with_alloc(&config, &channels, now).expect("config");
     let mut b = MConnection::with_alloc(&config, &channels, now).expect("config");
-    let mut link = Link { in_flight: VecDeque::new(), pending: Vec::new() };
+    let mut link = Link {
+        in_flight: VecDeque::new(),
+        pending: Vec::new(),
+    };
     let mut wire = vec![0u8; 64 * 1024];
     let mut next_vote = now;
     let mut latencies = Vec::new();
@@ -59,7 +67,10 @@ fn main() {
             let n = a.poll_transmit(now, &mut wire[..room]);
             link.pending.extend_from_slice(&wire[..n]);
         }
-        let chunk: Vec<u8> = link.pending.drain(..link.pending.len().min(per_step)).collect();
+        let chunk: Vec<u8> = link
+            .pending
+            .drain(..link.pending.len().min(per_step))
+            .collect();
         if !chunk.is_empty() {
             link.in_flight.push_back((now + LATENCY, chunk));
         }
@@ -89,8 +100,16 @@ fn main() {
 
     latencies.sort_unstable();
     let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1000.0;
-    println!("simulated link: {} MB/s, {} ms one-way, {} s", BANDWIDTH / 1_000_000, LATENCY.as_millis(), RUN.as_secs());
-    println!("channel 0x{BULK:02x} (priority 1):  {bulk_msgs} blocks, {:.1} MB delivered", bulk_bytes as f64 / 1e6);
+    println!(
+        "simulated link: {} MB/s, {} ms one-way, {} s",
+        BANDWIDTH / 1_000_000,
+        LATENCY.as_millis(),
+        RUN.as_secs()
+    );
+    println!(
+        "channel 0x{BULK:02x} (priority 1):  {bulk_msgs} blocks, {:.1} MB delivered",
+        bulk_bytes as f64 / 1e6
+    );
     println!(
         "channel 0x{URGENT:02x} (priority 10): {}/{votes_sent} votes delivered, latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         latencies.len(),
@@ -98,5 +117,9 @@ fn main() {
         pct(0.99),
         pct(1.0)
     );
-    println!("(the link alone adds {:.2} ms; one full 1 KiB packet takes {:.2} ms to serialize)", LATENCY.as_secs_f64() * 1e3, 1036.0 / BANDWIDTH as f64 * 1e3);
+    println!(
+        "(the link alone adds {:.2} ms; one full 1 KiB packet takes {:.2} ms to serialize)",
+        LATENCY.as_secs_f64() * 1e3,
+        1036.0 / BANDWIDTH as f64 * 1e3
+    );
 }

@@ -12,6 +12,7 @@
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `std` | yes | `std` conveniences; implies `alloc` |
+//! | `ring` | no | [`secret::RingChaCha`], a `ring`-based AEAD backend; implies `std` |
 //! | `alloc` | via `std` | growable channel buffers ([`conn::GrowBuf`]) |
 //! | `log` | no | log through the `log` crate |
 //! | `defmt` | no | log through `defmt`; `defmt::Format` on public types |
@@ -31,6 +32,9 @@ mod fmt;
 
 pub mod conn;
 pub mod handshake;
+pub mod identity;
+pub mod secret;
+pub mod session;
 pub mod time;
 pub mod wire;
 

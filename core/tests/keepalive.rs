@@ -2,7 +2,9 @@
 
 use core::time::Duration;
 
-use mconn::conn::{ChannelConfig, CloseReason, Config, Event, GrowBuf, Keepalive, MConnection, PingLimit};
+use mconn::conn::{
+    ChannelConfig, CloseReason, Config, Event, GrowBuf, Keepalive, MConnection, PingLimit,
+};
 use mconn::wire::packet::{Codec, Packet};
 use mconn::Instant;
 
@@ -85,10 +87,22 @@ fn cometbft_pings_even_while_traffic_flows() {
     // Unlike seed mode, traffic does not postpone the ping.
     let mut c = open(Config::cometbft());
     for s in 1..60 {
-        feed(&mut c, Codec::Protobuf, at(s as f64), Packet::Msg { channel: 0x20, eof: true, data: b"x" });
+        feed(
+            &mut c,
+            Codec::Protobuf,
+            at(s as f64),
+            Packet::Msg {
+                channel: 0x20,
+                eof: true,
+                data: b"x",
+            },
+        );
         while c.poll_message().is_some() {}
     }
-    assert_eq!(run_until(&mut c, Codec::Protobuf, at(60.0)), vec![(at(60.0), "ping".to_string())]);
+    assert_eq!(
+        run_until(&mut c, Codec::Protobuf, at(60.0)),
+        vec![(at(60.0), "ping".to_string())]
+    );
 }
 
 #[test]
@@ -111,14 +125,20 @@ fn cometbft_answers_pings_and_coalesces() {
     feed(&mut c, Codec::Protobuf, at(1.0), Packet::Ping);
     c.try_send(0x20, b"data").unwrap();
     // One pong, ahead of queued data.
-    assert_eq!(sent(&mut c, Codec::Protobuf, at(1.0)), vec!["pong", "msg:data"]);
+    assert_eq!(
+        sent(&mut c, Codec::Protobuf, at(1.0)),
+        vec!["pong", "msg:data"]
+    );
     assert_eq!(c.stats().pings_received, 3);
 }
 
 #[test]
 fn cometbft_ping_flood_closes() {
     let mut config = Config::cometbft();
-    config.ping_limit = PingLimit { burst: 3, refill: Duration::from_secs(1) };
+    config.ping_limit = PingLimit {
+        burst: 3,
+        refill: Duration::from_secs(1),
+    };
     let mut c = open(config);
     // One ping per second forever is fine.
     for s in 0..20 {
@@ -138,8 +158,10 @@ fn cometbft_ping_flood_closes() {
 #[test]
 fn intervals_are_configurable() {
     let mut config = Config::cometbft();
-    config.keepalive =
-        Keepalive::CometBft { ping_interval: Duration::from_millis(200), pong_timeout: Duration::from_millis(100) };
+    config.keepalive = Keepalive::CometBft {
+        ping_interval: Duration::from_millis(200),
+        pong_timeout: Duration::from_millis(100),
+    };
     let mut c = open(config);
     let log = run_until(&mut c, Codec::Protobuf, at(0.2));
     assert_eq!(log, vec![(at(0.2), "ping".to_string())]);
@@ -149,14 +171,24 @@ fn intervals_are_configurable() {
 
 #[test]
 fn our_own_stall_does_not_time_out_the_peer() {
-    let chans = [ChannelConfig::new(0x20, 1).recv_message_capacity(10).recv_buffer(20)];
+    let chans = [ChannelConfig::new(0x20, 1)
+        .recv_message_capacity(10)
+        .recv_buffer(20)];
     let mut c = MConnection::with_alloc(&Config::cometbft(), &chans, Instant::ZERO).unwrap();
     run_until(&mut c, Codec::Protobuf, at(60.0));
     // The peer's data fills our budget; its pong waits behind the next message.
     let mut input = Vec::new();
     for p in [
-        Packet::Msg { channel: 0x20, eof: true, data: b"0123456789" },
-        Packet::Msg { channel: 0x20, eof: true, data: b"abcdefghij" },
+        Packet::Msg {
+            channel: 0x20,
+            eof: true,
+            data: b"0123456789",
+        },
+        Packet::Msg {
+            channel: 0x20,
+            eof: true,
+            data: b"abcdefghij",
+        },
         Packet::Pong,
     ] {
         let mut b = [0u8; 32];
@@ -169,7 +201,10 @@ fn our_own_stall_does_not_time_out_the_peer() {
     c.handle_timeout(at(106.0));
     assert!(!c.is_closed());
     assert!(c.pop_message(0x20).unwrap());
-    assert_eq!(c.handle_input(at(107.0), &input[used..]), Ok(input.len() - used));
+    assert_eq!(
+        c.handle_input(at(107.0), &input[used..]),
+        Ok(input.len() - used)
+    );
     assert_eq!(c.stats().pongs_received, 1);
     c.handle_timeout(at(119.0));
     assert!(!c.is_closed());
@@ -180,12 +215,30 @@ fn seed_pings_after_silence_only() {
     let mut c = open(Config::seed());
     assert_eq!(c.poll_timeout(), Some(at(40.0)));
     // Traffic postpones the ping.
-    feed(&mut c, Codec::GoWire, at(30.0), Packet::Msg { channel: 0x20, eof: true, data: b"hi" });
+    feed(
+        &mut c,
+        Codec::GoWire,
+        at(30.0),
+        Packet::Msg {
+            channel: 0x20,
+            eof: true,
+            data: b"hi",
+        },
+    );
     assert_eq!(c.poll_timeout(), Some(at(70.0)));
     let log = run_until(&mut c, Codec::GoWire, at(70.0));
     assert_eq!(log, vec![(at(70.0), "ping".to_string())]);
     // A message (not only a pong) proves the peer alive.
-    feed(&mut c, Codec::GoWire, at(100.0), Packet::Msg { channel: 0x20, eof: true, data: b"alive" });
+    feed(
+        &mut c,
+        Codec::GoWire,
+        at(100.0),
+        Packet::Msg {
+            channel: 0x20,
+            eof: true,
+            data: b"alive",
+        },
+    );
     c.handle_timeout(at(116.0));
     assert!(!c.is_closed());
     assert_eq!(c.poll_timeout(), Some(at(140.0)));
@@ -214,7 +267,10 @@ fn seed_pong_only_when_nothing_queued() {
 #[test]
 fn seed_leaves_excess_pings_unanswered() {
     let mut config = Config::seed();
-    config.ping_limit = PingLimit { burst: 2, refill: Duration::from_secs(10) };
+    config.ping_limit = PingLimit {
+        burst: 2,
+        refill: Duration::from_secs(10),
+    };
     let mut c = open(config);
     let mut answered = 0;
     for _ in 0..5 {

@@ -325,6 +325,8 @@ pub enum ConfigError {
     Rate,
     /// The caller's storage is smaller than [`Config::arena_size`].
     StorageTooSmall,
+    /// Our own NodeInfo does not encode (above 10240 bytes or invalid).
+    NodeInfo,
 }
 
 impl fmt::Display for ConfigError {
@@ -345,6 +347,7 @@ impl fmt::Display for ConfigError {
             ConfigError::Keepalive => f.write_str("invalid keepalive intervals"),
             ConfigError::Rate => f.write_str("rate cap of 0"),
             ConfigError::StorageTooSmall => f.write_str("storage smaller than Config::arena_size"),
+            ConfigError::NodeInfo => f.write_str("local node info does not encode"),
         }
     }
 }

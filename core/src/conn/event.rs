@@ -101,6 +101,11 @@ pub enum Error {
     TooLarge,
     /// The connection is closing or closed.
     Closed,
+    /// The session's handshake has not finished yet.
+    NotConnected,
+    /// The peer's NodeInfo does not list this channel (CometBFT's `Peer.Send`
+    /// refuses such sends too: the peer would disconnect us).
+    PeerLacksChannel,
 }
 
 impl fmt::Display for Error {
@@ -110,6 +115,8 @@ impl fmt::Display for Error {
             Error::Full => "send queue full",
             Error::TooLarge => "message larger than the channel's send buffer",
             Error::Closed => "connection closed",
+            Error::NotConnected => "handshake not finished",
+            Error::PeerLacksChannel => "peer does not have this channel",
         })
     }
 }

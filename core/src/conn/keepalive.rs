@@ -47,6 +47,14 @@ impl KeepaliveState {
         }
     }
 
+    pub fn mode(&self) -> Keepalive {
+        self.mode
+    }
+
+    pub fn limit(&self) -> PingLimit {
+        self.limit
+    }
+
     pub fn is_seed(&self) -> bool {
         matches!(self.mode, Keepalive::Seed { .. })
     }
@@ -84,7 +92,11 @@ impl KeepaliveState {
                 .ping_tokens
                 .saturating_add(earned)
                 .min(self.limit.burst);
-            self.tokens_at += self.limit.refill.checked_mul(earned).unwrap_or(Duration::MAX);
+            self.tokens_at += self
+                .limit
+                .refill
+                .checked_mul(earned)
+                .unwrap_or(Duration::MAX);
             if self.ping_tokens == self.limit.burst {
                 self.tokens_at = now;
             }

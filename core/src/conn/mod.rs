@@ -535,6 +535,17 @@ impl<B: ByteBuf> MConnection<B> {
         self.st.channels.iter().map(|c| &c.cfg)
     }
 
+    /// Restarts every timer (keepalive schedule, decay, rate buckets) from
+    /// `now`: for a connection built before its handshake finished.
+    pub fn restart_timers(&mut self, now: Instant) {
+        let st = &mut self.st;
+        st.keepalive = KeepaliveState::new(st.keepalive.mode(), st.keepalive.limit(), now);
+        st.next_decay = now + st.decay_period;
+        for bucket in [st.send_rate.as_mut(), st.recv_rate.as_mut()].into_iter().flatten() {
+            bucket.restart(now);
+        }
+    }
+
     /// Returns unused buffer memory (for growable buffers) of idle queues.
     pub fn shrink_buffers(&mut self) {
         for c in self.st.channels.iter_mut() {
@@ -591,7 +602,10 @@ impl<B: ByteBuf> Inner<B> {
         for c in self.channels.iter_mut() {
             c.decay(periods);
         }
-        self.next_decay += self.decay_period.checked_mul(periods).unwrap_or(Duration::MAX);
+        self.next_decay += self
+            .decay_period
+            .checked_mul(periods)
+            .unwrap_or(Duration::MAX);
         if self.next_decay <= now {
             self.next_decay = now + self.decay_period;
         }

@@ -28,6 +28,12 @@ impl TokenBucket {
         }
     }
 
+    /// A full bucket from `now`.
+    pub fn restart(&mut self, now: Instant) {
+        self.credit = self.burst;
+        self.last = now;
+    }
+
     fn refill(&mut self, now: Instant) {
         let elapsed =
             i64::try_from(now.saturating_duration_since(self.last).as_micros()).unwrap_or(i64::MAX);

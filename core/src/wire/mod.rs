@@ -5,7 +5,9 @@
 //! * [`packet`]: MConnection packet framing, protobuf (CometBFT) and go-wire (legacy).
 //! * [`node_info`]: the NodeInfo handshake message.
 //! * [`pex`]: PEX request / address-list messages.
+//! * [`auth`]: the SecretConnection handshake messages (ephemeral key, AuthSig).
 
+pub mod auth;
 pub mod node_info;
 pub mod packet;
 pub mod pex;

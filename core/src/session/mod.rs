@@ -1,0 +1,520 @@
+//! One machine for a TCP byte stream: SecretConnection, then the NodeInfo
+//! exchange, then the MConnection (spec §1). Bytes that arrive early in the
+//! same read are handed to the next layer; each layer's back-pressure
+//! reaches the socket.
+//!
+//! The driving contract is the MConnection's: after any call, drain
+//! [`poll_transmit`](Session::poll_transmit), [`poll_message`](Session::poll_message)
+//! and [`poll_event`](Session::poll_event), then wait for input or
+//! [`poll_timeout`](Session::poll_timeout).
+//!
+//! ```
+//! use mconn::conn::{ChannelConfig, Config};
+//! use mconn::identity::NodeKey;
+//! use mconn::session::{Event, Security, Session, SessionConfig};
+//! use mconn::wire::node_info::{NodeInfo, ProtocolVersion};
+//! use mconn::Instant;
+//!
+//! let channels = [ChannelConfig::new(0x20, 1).recv_message_capacity(1 << 16)];
+//! let (ka, kb) = (NodeKey::from_seed([1; 32]), NodeKey::from_seed([2; 32]));
+//! let (ida, idb) = (ka.node_id().to_string(), kb.node_id().to_string());
+//! let info = |id| NodeInfo {
+//!     protocol_version: ProtocolVersion::new(8, 11, 0),
+//!     default_node_id: id,
+//!     listen_addr: "tcp://127.0.0.1:26656",
+//!     network: "test-chain",
+//!     channels: &[0x20],
+//!     moniker: "node",
+//!     ..NodeInfo::default()
+//! };
+//! let config = SessionConfig::new(Config::cometbft());
+//! let now = Instant::ZERO;
+//! let mut a = Session::with_alloc(&config, &channels, &info(&ida),
+//!     Security::Secret { key: &ka, ephemeral: [3; 32] }, Some(kb.node_id()), now).unwrap();
+//! let mut b = Session::with_alloc(&config, &channels, &info(&idb),
+//!     Security::Secret { key: &kb, ephemeral: [4; 32] }, None, now).unwrap();
+//!
+//! a.try_send(0x20, b"early").unwrap_err(); // not connected yet
+//! let mut wire = vec![0u8; 8192];
+//! for _ in 0..10 {
+//!     let n = a.poll_transmit(now, &mut wire);
+//!     assert_eq!(b.handle_input(now, &wire[..n]).unwrap(), n);
+//!     let n = b.poll_transmit(now, &mut wire);
+//!     assert_eq!(a.handle_input(now, &wire[..n]).unwrap(), n);
+//! }
+//! assert_eq!(a.poll_event(), Some(Event::Connected));
+//! assert_eq!(b.remote_id(), Some(ka.node_id()));
+//! a.try_send(0x20, b"hello").unwrap();
+//! let n = a.poll_transmit(now, &mut wire);
+//! b.handle_input(now, &wire[..n]).unwrap();
+//! assert_eq!(b.poll_message(), Some((0x20, &b"hello"[..])));
+//! ```
+
+mod event;
+
+pub use event::{CloseReason, Event};
+
+use core::time::Duration;
+
+use crate::conn::{self, ByteBuf, ChannelConfig, ChannelStats, Config, ConfigError, ConnStats, Error, MConnection};
+use crate::handshake::{check_dialed_id, NodeInfoExchange};
+use crate::identity::{NodeId, NodeKey};
+use crate::secret::{AeadBackend, RustCryptoChaCha, SecretConnection, SEALED_FRAME_LEN};
+use crate::time::{earliest, Instant};
+use crate::wire::node_info::{NodeInfo, MAX_NODE_INFO_SIZE};
+
+/// Session settings: the MConnection's, plus the handshake deadlines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// The MConnection settings.
+    pub conn: Config,
+    /// Deadline for the SecretConnection handshake (CometBFT: 3 s).
+    pub handshake_timeout: Duration,
+    /// Deadline for the NodeInfo exchange, from the end of the handshake (3 s).
+    pub node_info_timeout: Duration,
+}
+
+impl SessionConfig {
+    /// CometBFT's deadlines around `conn`.
+    pub const fn new(conn: Config) -> Self {
+        SessionConfig { conn, handshake_timeout: Duration::from_secs(3), node_info_timeout: Duration::from_secs(3) }
+    }
+}
+
+/// Whether the byte stream is encrypted.
+#[derive(Clone, Copy, Debug)]
+pub enum Security<'k> {
+    /// SecretConnection with our node key; `ephemeral` must be 32 fresh
+    /// random bytes (the caller owns randomness).
+    Secret {
+        /// Our long-term node key.
+        key: &'k NodeKey,
+        /// Ephemeral X25519 secret for this connection.
+        ephemeral: [u8; 32],
+    },
+    /// No encryption and no authentication (tests, benchmarks, the seed
+    /// documents' setup): the peer's ID is whatever its NodeInfo claims.
+    Plaintext,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Handshake,
+    NodeInfo,
+    Running,
+    Closed,
+}
+
+/// A buffer with a length: what [`NodeInfoExchange`] stores into.
+#[derive(Debug)]
+struct Sized<B> {
+    buf: B,
+    len: usize,
+}
+
+impl<B: ByteBuf> AsRef<[u8]> for Sized<B> {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf.bytes()[..self.len]
+    }
+}
+
+impl<B: ByteBuf> AsMut<[u8]> for Sized<B> {
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.buf.bytes_mut()[..self.len]
+    }
+}
+
+/// The layers above the SecretConnection (kept apart so that plaintext
+/// borrowed from the SecretConnection can be fed to them).
+#[derive(Debug)]
+struct Upper<B: ByteBuf> {
+    phase: Phase,
+    deadline: Option<Instant>,
+    node_info_timeout: Duration,
+    exchange: Option<NodeInfoExchange<Sized<B>, Sized<B>>>,
+    /// After the exchange: our NodeInfo and the peer's (bodies).
+    local_info: Option<Sized<B>>,
+    peer_info: Option<Sized<B>>,
+    dialed: Option<NodeId>,
+    remote_id: Option<NodeId>,
+    conn: MConnection<B>,
+    events: heapless::Deque<Event, 4>,
+}
+
+/// A peer connection over one byte stream. See the [module docs](self).
+pub struct Session<B: ByteBuf, A: AeadBackend = RustCryptoChaCha> {
+    secret: Option<SecretConnection<A>>,
+    /// A sealed frame that did not fit the caller's output buffer.
+    frame: [u8; SEALED_FRAME_LEN],
+    frame_pos: usize,
+    frame_len: usize,
+    up: Upper<B>,
+}
+
+impl<B: ByteBuf> core::fmt::Debug for Session<B> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Session").field("phase", &self.up.phase).field("remote_id", &self.up.remote_id).finish()
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl Session<conn::GrowBuf> {
+    /// A session whose buffers grow on demand (see [`MConnection::with_alloc`]).
+    pub fn with_alloc(
+        config: &SessionConfig,
+        channels: &[ChannelConfig],
+        local_info: &NodeInfo<'_>,
+        security: Security<'_>,
+        dialed: Option<NodeId>,
+        now: Instant,
+    ) -> Result<Self, ConfigError> {
+        Session::new(config, channels, local_info, security, dialed, now, |len| Some(conn::GrowBuf::new(len)))
+    }
+}
+
+impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
+    /// A session that speaks first (the protocol is symmetric). `dialed` is
+    /// the ID we dialed (outbound), checked against the authenticated key;
+    /// `None` for inbound connections. `make_buf` provides the MConnection's
+    /// buffers (as in [`MConnection::new`]) and two NodeInfo buffers.
+    pub fn new(
+        config: &SessionConfig,
+        channels: &[ChannelConfig],
+        local_info: &NodeInfo<'_>,
+        security: Security<'_>,
+        dialed: Option<NodeId>,
+        now: Instant,
+        mut make_buf: impl FnMut(usize) -> Option<B>,
+    ) -> Result<Self, ConfigError> {
+        let conn = MConnection::new(&config.conn, channels, now, &mut make_buf)?;
+        let local_len = local_info.encoded_len();
+        let mut local = Sized { buf: make_buf(local_len).ok_or(ConfigError::StorageTooSmall)?, len: local_len };
+        let mut peer = Sized { buf: make_buf(MAX_NODE_INFO_SIZE).ok_or(ConfigError::StorageTooSmall)?, len: 0 };
+        if !local.buf.grow_to(local_len) || !peer.buf.grow_to(MAX_NODE_INFO_SIZE) {
+            return Err(ConfigError::StorageTooSmall);
+        }
+        peer.len = MAX_NODE_INFO_SIZE;
+        local_info.encode(local.as_mut()).map_err(|_| ConfigError::NodeInfo)?;
+        let exchange = NodeInfoExchange::new(local, peer).map_err(|_| ConfigError::NodeInfo)?;
+        let (secret, phase, timeout) = match security {
+            Security::Secret { key, ephemeral } => {
+                (Some(SecretConnection::with_backend(key, ephemeral)), Phase::Handshake, config.handshake_timeout)
+            }
+            Security::Plaintext => (None, Phase::NodeInfo, config.node_info_timeout),
+        };
+        Ok(Session {
+            secret,
+            frame: [0; SEALED_FRAME_LEN],
+            frame_pos: 0,
+            frame_len: 0,
+            up: Upper {
+                phase,
+                deadline: Some(now + timeout),
+                node_info_timeout: config.node_info_timeout,
+                exchange: Some(exchange),
+                local_info: None,
+                peer_info: None,
+                dialed,
+                remote_id: None,
+                conn,
+                events: heapless::Deque::new(),
+            },
+        })
+    }
+
+    /// Feeds bytes from the socket; returns how many were consumed (fewer
+    /// means back-pressure: offer the rest again after draining messages).
+    pub fn handle_input(&mut self, now: Instant, input: &[u8]) -> Result<usize, Error> {
+        if self.up.phase == Phase::Closed {
+            return Err(Error::Closed);
+        }
+        let Some(secret) = self.secret.as_mut() else {
+            return Ok(self.up.feed(now, input));
+        };
+        let mut used = 0;
+        for _ in 0..input.len() + 2 {
+            let took = match secret.handle_input(&input[used..]) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.up.close(CloseReason::Secret(e));
+                    return Ok(input.len());
+                }
+            };
+            used += took;
+            if self.up.phase == Phase::Handshake && secret.is_established() {
+                self.up.on_authenticated(now, secret.remote_id());
+            }
+            let plaintext = secret.plaintext();
+            let offered = plaintext.len();
+            let fed = if offered > 0 { self.up.feed(now, plaintext) } else { 0 };
+            secret.consume_plaintext(fed);
+            if self.up.phase == Phase::Closed || fed < offered || (took == 0 && fed == 0) {
+                break;
+            }
+        }
+        Ok(used)
+    }
+
+    /// A deadline passed (spurious calls are harmless).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.up.phase {
+            Phase::Handshake | Phase::NodeInfo if self.up.deadline.is_some_and(|d| now >= d) => {
+                let reason = if self.up.phase == Phase::Handshake {
+                    CloseReason::HandshakeTimeout
+                } else {
+                    CloseReason::NodeInfoTimeout
+                };
+                self.up.close(reason);
+            }
+            Phase::Running => self.up.conn.handle_timeout(now),
+            _ => {}
+        }
+    }
+
+    /// Bytes to write to the socket (ciphertext when encrypted). Frames are
+    /// filled completely whenever that much is pending.
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> usize {
+        if self.up.phase == Phase::Closed {
+            return 0;
+        }
+        let Some(secret) = self.secret.as_mut() else {
+            return self.up.fill(now, out);
+        };
+        let mut n = secret.poll_transmit(out);
+        if !secret.is_established() {
+            return n;
+        }
+        for _ in 0..out.len() / SEALED_FRAME_LEN + 2 {
+            if self.frame_pos < self.frame_len {
+                let k = (self.frame_len - self.frame_pos).min(out.len() - n);
+                out[n..n + k].copy_from_slice(&self.frame[self.frame_pos..self.frame_pos + k]);
+                self.frame_pos += k;
+                n += k;
+                if self.frame_pos < self.frame_len {
+                    break;
+                }
+            }
+            let up = &mut self.up;
+            let sealed = if out.len() - n >= SEALED_FRAME_LEN {
+                secret.seal_frame(&mut out[n..n + SEALED_FRAME_LEN], |pt| up.fill(now, pt))
+            } else {
+                secret.seal_frame(&mut self.frame, |pt| up.fill(now, pt)).inspect(|&w| {
+                    self.frame_pos = 0;
+                    self.frame_len = w;
+                })
+            };
+            match sealed {
+                Ok(0) => break,
+                Ok(w) if self.frame_len == 0 => n += w,
+                Ok(_) => {}
+                Err(e) => {
+                    self.up.close(CloseReason::Secret(e));
+                    break;
+                }
+            }
+        }
+        n
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        if let Some(e) = self.up.events.pop_front() {
+            return Some(e);
+        }
+        match self.up.conn.poll_event()? {
+            conn::Event::Writable(ch) => Some(Event::Writable(ch)),
+            conn::Event::Closed(reason) => {
+                self.up.phase = Phase::Closed;
+                Some(Event::Closed(CloseReason::Conn(reason)))
+            }
+        }
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.up.phase {
+            Phase::Handshake | Phase::NodeInfo => earliest(self.up.deadline, None),
+            Phase::Running => self.up.conn.poll_timeout(),
+            Phase::Closed => None,
+        }
+    }
+
+    /// Queues `msg` on channel `ch` without waiting (see [`MConnection::try_send`]).
+    /// Refused before [`Event::Connected`] and for channels the peer lacks.
+    pub fn try_send(&mut self, ch: u8, msg: &[u8]) -> Result<(), Error> {
+        match self.up.phase {
+            Phase::Running => {}
+            Phase::Closed => return Err(Error::Closed),
+            _ => return Err(Error::NotConnected),
+        }
+        if !self.remote_node_info().is_some_and(|info| info.channels.contains(&ch)) {
+            return Err(Error::PeerLacksChannel);
+        }
+        self.up.conn.try_send(ch, msg)
+    }
+
+    /// The next received message (see [`MConnection::poll_message`]).
+    pub fn poll_message(&mut self) -> Option<(u8, &[u8])> {
+        self.up.conn.poll_message()
+    }
+
+    /// The MConnection, once running, for per-channel receiving and stats.
+    pub fn conn(&mut self) -> &mut MConnection<B> {
+        &mut self.up.conn
+    }
+
+    /// Graceful close: everything queued is sent first. Before the session
+    /// is connected this aborts.
+    pub fn close(&mut self) {
+        match self.up.phase {
+            Phase::Running => self.up.conn.close(),
+            Phase::Closed => {}
+            _ => self.abort(),
+        }
+    }
+
+    /// Closes at once.
+    pub fn abort(&mut self) {
+        if self.up.phase != Phase::Closed {
+            self.up.close(CloseReason::Conn(conn::CloseReason::Aborted));
+        }
+    }
+
+    /// Whether the handshake finished and the session is not closed.
+    pub fn is_connected(&self) -> bool {
+        self.up.phase == Phase::Running
+    }
+
+    /// Whether the session is over.
+    pub fn is_closed(&self) -> bool {
+        self.up.phase == Phase::Closed
+    }
+
+    /// The peer's ID: authenticated by the SecretConnection, or (plaintext)
+    /// as claimed in its NodeInfo once connected.
+    pub fn remote_id(&self) -> Option<NodeId> {
+        self.up.remote_id
+    }
+
+    /// Whether we dialed this peer.
+    pub fn is_outbound(&self) -> bool {
+        self.up.dialed.is_some()
+    }
+
+    /// The peer's NodeInfo, once received and accepted.
+    pub fn remote_node_info(&self) -> Option<NodeInfo<'_>> {
+        let peer = self.up.peer_info.as_ref()?;
+        NodeInfo::decode(peer.as_ref()).ok()
+    }
+
+    /// Connection-wide counters.
+    pub fn stats(&self) -> ConnStats {
+        self.up.conn.stats()
+    }
+
+    /// Counters of channel `ch`.
+    pub fn channel_stats(&self, ch: u8) -> Option<ChannelStats> {
+        self.up.conn.channel_stats(ch)
+    }
+}
+
+impl<B: ByteBuf> Upper<B> {
+    fn close(&mut self, reason: CloseReason) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        if reason.is_peer_fault() {
+            warn!("mconn session: closing: {}", reason);
+        }
+        self.phase = Phase::Closed;
+        self.conn.abort();
+        while self.conn.poll_event().is_some() {}
+        let _ = self.events.push_back(Event::Closed(reason));
+    }
+
+    /// The SecretConnection authenticated the peer: a dialer checks the ID
+    /// right away (as Go does), then the NodeInfo exchange starts.
+    fn on_authenticated(&mut self, now: Instant, remote: Option<NodeId>) {
+        self.remote_id = remote;
+        if let (Some(dialed), Some(remote)) = (self.dialed, remote) {
+            if let Err(e) = check_dialed_id(&remote.0, &dialed.0) {
+                self.close(CloseReason::NodeInfo(e));
+                return;
+            }
+        }
+        self.phase = Phase::NodeInfo;
+        self.deadline = Some(now + self.node_info_timeout);
+    }
+
+    /// Plaintext in: NodeInfo until accepted, then the MConnection.
+    fn feed(&mut self, now: Instant, input: &[u8]) -> usize {
+        let mut used = 0;
+        if self.phase == Phase::NodeInfo {
+            let Some(exchange) = self.exchange.as_mut() else { return 0 };
+            match exchange.handle_input(input) {
+                Ok(n) => used += n,
+                Err(e) => {
+                    self.close(CloseReason::NodeInfo(e));
+                    return input.len();
+                }
+            }
+            if exchange.is_received() {
+                self.accept_peer(now);
+            }
+        }
+        if self.phase == Phase::Running {
+            if let Ok(n) = self.conn.handle_input(now, &input[used..]) {
+                used += n;
+            }
+        }
+        used
+    }
+
+    fn accept_peer(&mut self, now: Instant) {
+        let Some(exchange) = self.exchange.as_ref() else { return };
+        let claimed = exchange.peer_info().and_then(|i| i.default_node_id.parse::<NodeId>().ok());
+        let remote = self.remote_id.or(claimed).unwrap_or(NodeId([0; 20]));
+        let checked = exchange.finish(&remote.0, self.dialed.as_ref().map(|d| &d.0)).map(|_| ());
+        if let Err(e) = checked {
+            self.close(CloseReason::NodeInfo(e));
+            return;
+        }
+        self.remote_id = Some(remote);
+        self.phase = Phase::Running;
+        self.deadline = None;
+        self.conn.restart_timers(now);
+        let _ = self.events.push_back(Event::Connected);
+        self.retire_exchange();
+    }
+
+    /// Once both NodeInfos crossed, keep only the peer's body (shrunk).
+    fn retire_exchange(&mut self) {
+        if !self.exchange.as_ref().is_some_and(|x| x.is_done()) {
+            return;
+        }
+        let Some(exchange) = self.exchange.take() else { return };
+        let peer_len = exchange.peer_bytes().map_or(0, <[u8]>::len);
+        let (local, mut peer) = exchange.into_parts();
+        peer.len = peer_len;
+        peer.buf.shrink_to(peer_len);
+        self.local_info = Some(local);
+        self.peer_info = Some(peer);
+    }
+
+    /// Plaintext out: the rest of our NodeInfo, then MConnection packets.
+    fn fill(&mut self, now: Instant, out: &mut [u8]) -> usize {
+        let mut n = 0;
+        if let Some(exchange) = self.exchange.as_mut() {
+            if matches!(self.phase, Phase::NodeInfo | Phase::Running) {
+                n += exchange.poll_transmit(out);
+            }
+            if self.phase == Phase::Running {
+                self.retire_exchange();
+            }
+        }
+        if self.phase == Phase::Running && self.exchange.is_none() {
+            n += self.conn.poll_transmit(now, &mut out[n..]);
+        }
+        n
+    }
+}

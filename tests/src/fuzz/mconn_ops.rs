@@ -319,6 +319,7 @@ impl<B: ByteBuf> Harness<B> {
             }
             Err(Error::Closed) => assert!(side.closed.is_some() || side.close_called),
             Err(Error::UnknownChannel) => assert!(i.is_none()),
+            Err(e) => panic!("try_send on a bare MConnection: {e:?}"),
         }
         self.events(s);
     }

@@ -14,12 +14,16 @@ mod mconn_ops;
 mod node_info;
 mod packet_stream;
 mod pex;
+mod secret;
+mod session;
 pub mod seeds;
 
 pub use mconn_ops::mconn_ops;
 pub use node_info::node_info;
 pub use packet_stream::packet_stream;
 pub use pex::pex;
+pub use secret::{auth_sig, secret_frames, secret_handshake};
+pub use session::session;
 
 /// A fuzz entry point.
 pub type Target = fn(&[u8]);
@@ -30,6 +34,10 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("mconn_ops", mconn_ops),
     ("node_info", node_info),
     ("pex", pex),
+    ("secret_handshake", secret_handshake),
+    ("secret_frames", secret_frames),
+    ("auth_sig", auth_sig),
+    ("session", session),
 ];
 
 /// Reads fuzz input front to back; past the end every read yields zeros.

@@ -68,12 +68,21 @@ macro_rules! replay_tests {
     )*};
 }
 
-replay_tests!(packet_stream, mconn_ops, node_info, pex);
+replay_tests!(
+    packet_stream,
+    mconn_ops,
+    node_info,
+    pex,
+    secret_handshake,
+    secret_frames,
+    auth_sig,
+    session,
+);
 
 #[test]
 fn targets_are_all_replayed() {
     // Keep the list above in step with `TARGETS`.
-    assert_eq!(TARGETS.len(), 4);
+    assert_eq!(TARGETS.len(), 8);
 }
 
 #[test]

@@ -10,7 +10,9 @@
 //! same counters. Every decoded packet must re-encode canonically, and no
 //! proper prefix of a packet may decode.
 
-use mconn::conn::{ChannelConfig, CloseReason, Config, Error, Event, Keepalive, MConnection};
+use mconn::conn::{
+    ChannelConfig, CloseReason, Config, Error, Event, GrowBuf, Keepalive, MConnection,
+};
 use mconn::wire::packet::{Codec, Packet};
 use mconn::Instant;
 
@@ -109,7 +111,7 @@ fn expected(codec: Codec, max: usize, ping_burst: Option<u64>, stream: &[u8]) ->
 }
 
 /// Takes every complete message, checking the per-channel view agrees.
-fn drain(conn: &mut MConnection<mconn::conn::FixedBuf<'_>>, got: &mut [Vec<Vec<u8>>]) {
+fn drain(conn: &mut MConnection<GrowBuf>, got: &mut [Vec<Vec<u8>>]) {
     for _ in 0..100_000 {
         let Some((ch, msg)) = conn.poll_message() else {
             break;
@@ -127,124 +129,173 @@ fn drain(conn: &mut MConnection<mconn::conn::FixedBuf<'_>>, got: &mut [Vec<Vec<u
     }
 }
 
-/// See the module docs.
-pub fn packet_stream(data: &[u8]) {
-    let mut input = Input::new(data);
-    let cfg = input.u8();
-    let seed = input.u8();
-    let stream = input.rest();
+/// An MConnection receiving a peer's stream in pieces, checked against the
+/// reference reassembler over the whole stream. Also used behind the
+/// SecretConnection by the `secret_frames` target.
+pub(crate) struct StreamCheck {
+    codec: Codec,
+    max: usize,
+    ping_burst: Option<u64>,
+    conn: MConnection<GrowBuf>,
+    got: [Vec<Vec<u8>>; CHANNELS.len()],
+    closes: Vec<CloseReason>,
+    sent: Vec<u8>,
+    fed: usize,
+}
 
-    let codec = if cfg & 1 == 0 {
-        Codec::Protobuf
-    } else {
-        Codec::GoWire
-    };
-    let max = PAYLOADS[usize::from(cfg >> 1) & 3];
-    let max_chunk = MAX_CHUNKS[usize::from(cfg >> 3) & 7];
-    let tight = cfg & 0x40 != 0;
-    let seed_keepalive = cfg & 0x80 != 0;
-
-    let mut config = Config::cometbft();
-    config.codec = codec;
-    config.max_packet_payload = max;
-    if seed_keepalive {
-        config.keepalive = Keepalive::SEED;
+impl StreamCheck {
+    /// A receiver configured by `cfg`: bit 0 codec, bits 1-2 payload limit,
+    /// bit 6 tight receive budgets, bit 7 seed keepalive.
+    pub(crate) fn new(cfg: u8) -> Self {
+        let codec = if cfg & 1 == 0 {
+            Codec::Protobuf
+        } else {
+            Codec::GoWire
+        };
+        let max = PAYLOADS[usize::from(cfg >> 1) & 3];
+        let tight = cfg & 0x40 != 0;
+        let seed_keepalive = cfg & 0x80 != 0;
+        let mut config = Config::cometbft();
+        config.codec = codec;
+        config.max_packet_payload = max;
+        if seed_keepalive {
+            config.keepalive = Keepalive::SEED;
+        }
+        let ping_burst = (!seed_keepalive).then_some(u64::from(config.ping_limit.burst));
+        let channels: Vec<ChannelConfig> = CHANNELS
+            .iter()
+            .map(|&(id, cap)| {
+                let c = ChannelConfig::new(id, 1)
+                    .recv_message_capacity(cap)
+                    .send_buffer(16);
+                if tight {
+                    c.recv_buffer(cap + 4)
+                } else {
+                    c.recv_buffer(cap + 4 + 2 * max)
+                }
+            })
+            .collect();
+        let conn = MConnection::with_alloc(&config, &channels, Instant::ZERO).expect("valid");
+        StreamCheck {
+            codec,
+            max,
+            ping_burst,
+            conn,
+            got: Default::default(),
+            closes: Vec::new(),
+            sent: Vec::new(),
+            fed: 0,
+        }
     }
-    let ping_burst = (!seed_keepalive).then_some(u64::from(config.ping_limit.burst));
-    let channels: Vec<ChannelConfig> = CHANNELS
-        .iter()
-        .map(|&(id, cap)| {
-            let c = ChannelConfig::new(id, 1)
-                .recv_message_capacity(cap)
-                .send_buffer(16);
-            if tight {
-                c.recv_buffer(cap + 4)
-            } else {
-                c.recv_buffer(cap + 4 + 2 * max)
-            }
-        })
-        .collect();
-    let mut storage = vec![0u8; Config::arena_size(&channels)];
-    let now = Instant::ZERO;
-    let mut conn =
-        MConnection::in_arena(&config, &channels, now, &mut storage).expect("valid config");
 
-    let exp = expected(codec, max, ping_burst, stream);
+    /// Whether the connection closed (later input is refused).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.conn.is_closed()
+    }
 
-    let mut got: [Vec<Vec<u8>>; CHANNELS.len()] = Default::default();
-    let mut closes = Vec::new();
-    let mut sent = Vec::new();
-    let mut out = [0u8; 64];
-    let mut rng = Rng::new(u64::from(seed));
-    'feed: for chunk in chunks(stream, max_chunk, &mut rng) {
+    /// Feeds one read, taking messages whenever input stalls, until all of
+    /// it was consumed or the connection closed.
+    pub(crate) fn feed(&mut self, chunk: &[u8]) {
+        let now = Instant::ZERO;
+        let mut out = [0u8; 64];
         let mut off = 0;
         let mut stalled_before = false;
         loop {
-            let n = match conn.handle_input(now, &chunk[off..]) {
+            let n = match self.conn.handle_input(now, &chunk[off..]) {
                 Ok(n) => n,
                 Err(Error::Closed) => {
-                    assert!(conn.is_closed());
-                    break 'feed;
+                    assert!(self.conn.is_closed());
+                    return;
                 }
                 Err(e) => panic!("handle_input: {e:?}"),
             };
             assert!(n <= chunk.len() - off, "consumed more than offered");
             if stalled_before {
                 assert!(
-                    n > 0 || !conn.is_input_stalled(),
+                    n > 0 || !self.conn.is_input_stalled(),
                     "stalled with every message taken"
                 );
             }
             off += n;
-            stalled_before = conn.is_input_stalled();
-            drain(&mut conn, &mut got);
-            while let Some(ev) = conn.poll_event() {
+            self.fed += n;
+            stalled_before = self.conn.is_input_stalled();
+            drain(&mut self.conn, &mut self.got);
+            while let Some(ev) = self.conn.poll_event() {
                 match ev {
-                    Event::Closed(reason) => closes.push(reason),
+                    Event::Closed(reason) => self.closes.push(reason),
                     Event::Writable(ch) => panic!("Writable({ch}) without a send"),
                 }
             }
-            let k = conn.poll_transmit(now, &mut out);
-            sent.extend_from_slice(&out[..k]);
-            if conn.is_closed() {
-                break 'feed;
+            let k = self.conn.poll_transmit(now, &mut out);
+            self.sent.extend_from_slice(&out[..k]);
+            if self.conn.is_closed() {
+                return;
             }
-            if off == chunk.len() && !conn.is_input_stalled() {
-                break;
+            if off == chunk.len() && !self.conn.is_input_stalled() {
+                return;
             }
             assert!(n > 0 || stalled_before, "no progress without back-pressure");
         }
     }
-    drain(&mut conn, &mut got);
-    loop {
-        let k = conn.poll_transmit(now, &mut out);
-        if k == 0 {
+
+    /// Compares everything with the reference over `stream`, the
+    /// concatenation of all reads.
+    pub(crate) fn finish(mut self, stream: &[u8]) {
+        let (codec, max) = (self.codec, self.max);
+        let exp = expected(codec, max, self.ping_burst, stream);
+        drain(&mut self.conn, &mut self.got);
+        let mut out = [0u8; 64];
+        loop {
+            let k = self.conn.poll_transmit(Instant::ZERO, &mut out);
+            if k == 0 {
+                break;
+            }
+            self.sent.extend_from_slice(&out[..k]);
+        }
+        for (i, &(id, _)) in CHANNELS.iter().enumerate() {
+            assert_eq!(self.got[i], exp.messages[i], "messages on channel {id:#04x}");
+            let stats = self.conn.channel_stats(id).unwrap_or_default();
+            assert_eq!(stats.messages_received, exp.messages[i].len() as u64);
+        }
+        let closes: Vec<_> = exp.close.into_iter().collect();
+        assert_eq!(self.closes, closes, "close");
+        assert_eq!(self.conn.is_closed(), exp.close.is_some());
+        if exp.close.is_none() {
+            assert_eq!(self.fed, stream.len(), "everything consumed");
+        }
+        let stats = self.conn.stats();
+        assert_eq!(stats.packets_received, exp.packets, "packets");
+        assert_eq!(stats.pings_received, exp.pings, "pings");
+        assert_eq!(stats.bytes_received, exp.wire, "wire bytes");
+
+        // We never send messages and no timer fires: only pongs go out.
+        let mut off = 0;
+        let mut pongs = 0;
+        while let Ok(Some((packet, n))) = codec.decode(&self.sent[off..], max) {
+            assert_eq!(packet, Packet::Pong, "unexpected packet sent");
+            pongs += 1;
+            off += n;
+        }
+        assert_eq!(off, self.sent.len(), "partial packet sent");
+        assert_eq!(pongs, stats.pongs_sent);
+        assert!(pongs <= exp.pings);
+    }
+}
+
+/// See the module docs.
+pub fn packet_stream(data: &[u8]) {
+    let mut input = Input::new(data);
+    let cfg = input.u8();
+    let seed = input.u8();
+    let stream = input.rest();
+    let max_chunk = MAX_CHUNKS[usize::from(cfg >> 3) & 7];
+    let mut check = StreamCheck::new(cfg);
+    let mut rng = Rng::new(u64::from(seed));
+    for chunk in chunks(stream, max_chunk, &mut rng) {
+        if check.is_closed() {
             break;
         }
-        sent.extend_from_slice(&out[..k]);
+        check.feed(chunk);
     }
-
-    for (i, &(id, _)) in CHANNELS.iter().enumerate() {
-        assert_eq!(got[i], exp.messages[i], "messages on channel {id:#04x}");
-        let stats = conn.channel_stats(id).unwrap_or_default();
-        assert_eq!(stats.messages_received, exp.messages[i].len() as u64);
-    }
-    assert_eq!(closes, exp.close.into_iter().collect::<Vec<_>>(), "close");
-    assert_eq!(conn.is_closed(), exp.close.is_some());
-    let stats = conn.stats();
-    assert_eq!(stats.packets_received, exp.packets, "packets");
-    assert_eq!(stats.pings_received, exp.pings, "pings");
-    assert_eq!(stats.bytes_received, exp.wire, "wire bytes");
-
-    // We never send messages and no timer fires: only pongs go out.
-    let mut off = 0;
-    let mut pongs = 0;
-    while let Ok(Some((packet, n))) = codec.decode(&sent[off..], max) {
-        assert_eq!(packet, Packet::Pong, "unexpected packet sent");
-        pongs += 1;
-        off += n;
-    }
-    assert_eq!(off, sent.len(), "partial packet sent");
-    assert_eq!(pongs, stats.pongs_sent);
-    assert!(pongs <= exp.pings);
+    check.finish(stream);
 }

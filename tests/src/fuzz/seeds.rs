@@ -21,6 +21,8 @@ pub fn seeds() -> Vec<Seed> {
     mconn_ops(&mut out);
     node_info(&mut out);
     pex(&mut out);
+    secret(&mut out);
+    session(&mut out);
     out
 }
 
@@ -63,10 +65,12 @@ fn pattern(len: usize, salt: u8) -> Vec<u8> {
         .collect()
 }
 
-fn packet_stream(out: &mut Vec<Seed>) {
-    const CHANNELS: [(u8, usize); 4] = [(0x00, 5000), (0x20, 100), (0x80, 3000), (0xff, 0)];
+const STREAM_CHANNELS: [(u8, usize); 4] = [(0x00, 5000), (0x20, 100), (0x80, 3000), (0xff, 0)];
+
+/// Real traffic towards the `packet_stream` receiver configured by `cfg`.
+fn stream_traffic(cfg: u8) -> Vec<u8> {
     const PAYLOADS: [usize; 4] = [1024, 16, 100, 4096];
-    let channels: Vec<ChannelConfig> = CHANNELS
+    let channels: Vec<ChannelConfig> = STREAM_CHANNELS
         .iter()
         .map(|&(id, cap)| {
             ChannelConfig::new(id, 1)
@@ -84,21 +88,24 @@ fn packet_stream(out: &mut Vec<Seed>) {
         (0x80, pattern(3000, 4)),
         (0x00, pattern(17, 5)),
     ];
+    let mut config = if cfg & 1 == 0 {
+        Config::cometbft()
+    } else {
+        Config::seed()
+    };
+    config.max_packet_payload = PAYLOADS[usize::from(cfg >> 1) & 3];
+    traffic(&config, &channels, &msgs)
+}
+
+fn packet_stream(out: &mut Vec<Seed>) {
     for codec in 0..2u8 {
         for payload in 0..4u8 {
-            let mut config = if codec == 0 {
-                Config::cometbft()
-            } else {
-                Config::seed()
-            };
-            config.max_packet_payload = PAYLOADS[usize::from(payload)];
-            let stream = traffic(&config, &channels, &msgs);
             let chunking = (payload * 3 + codec) & 7;
             let tight = (payload & 1) << 6;
             let keepalive = codec << 7;
             let cfg = codec | payload << 1 | chunking << 3 | tight | keepalive;
             let mut data = vec![cfg, payload.wrapping_mul(77)];
-            data.extend_from_slice(&stream);
+            data.extend_from_slice(&stream_traffic(cfg));
             out.push(("packet_stream", format!("seed-traffic-{cfg:02x}"), data));
         }
     }
@@ -335,5 +342,113 @@ fn pex(out: &mut Vec<Seed>) {
     for k in [0, 1, 3] {
         let n = pex::encode_addrs(&addrs[..k], &mut buf).expect("fits");
         out.push(("pex", format!("seed-addrs-{k}"), buf[..n].to_vec()));
+    }
+}
+
+/// A `Frames::script` entry: one valid frame with `data`.
+fn frame_op(script: &mut Vec<u8>, data: &[u8]) {
+    let [lo, hi] = (data.len() as u16).to_le_bytes();
+    script.extend_from_slice(&[0, lo, hi]);
+    script.extend_from_slice(data);
+}
+
+/// `data` as valid frames of at most 1024 bytes.
+fn frames_of(script: &mut Vec<u8>, data: &[u8]) {
+    for chunk in data.chunks(1024) {
+        frame_op(script, chunk);
+    }
+}
+
+fn secret(out: &mut Vec<Seed>) {
+    use mconn::secret::frame::nonce;
+    use mconn::secret::{AeadBackend, RustCryptoChaCha, FRAME_PLAINTEXT_LEN, SEALED_FRAME_LEN};
+    let t = super::secret::transcript();
+    // B's real frame 0 (its AuthSig), sealed as B does.
+    let aead = RustCryptoChaCha::new(&t.peer_send);
+    let mut auth_frame = vec![0u8; SEALED_FRAME_LEN];
+    auth_frame[..4].copy_from_slice(&(t.peer_auth.len() as u32).to_le_bytes());
+    auth_frame[4..4 + t.peer_auth.len()].copy_from_slice(&t.peer_auth);
+    let (plain, tag) = auth_frame.split_at_mut(FRAME_PLAINTEXT_LEN);
+    tag.copy_from_slice(&aead.seal_in_place(&nonce(0), plain).expect("seal"));
+    let traffic = stream_traffic(0x00);
+
+    let mut data = vec![0x00, 1];
+    data.extend_from_slice(&t.peer_eph_msg);
+    data.extend_from_slice(&auth_frame);
+    out.push(("secret_handshake", "seed-honest-raw".into(), data));
+    let mut data = vec![0x05, 2];
+    data.extend_from_slice(&t.peer_eph_msg[3..]);
+    data.extend_from_slice(&auth_frame);
+    out.push(("secret_handshake", "seed-honest-key".into(), data));
+    out.push(("secret_handshake", "seed-low-order".into(), vec![0x01, 0]));
+    let mut data = vec![0x0a, 3];
+    frame_op(&mut data, &t.peer_auth);
+    frames_of(&mut data, &traffic[..2000]);
+    out.push(("secret_handshake", "seed-sealed-auth".into(), data));
+    let mut data = vec![0x0e, 4];
+    frame_op(&mut data, &t.peer_auth[..50]);
+    frame_op(&mut data, &t.peer_auth[50..]);
+    out.push(("secret_handshake", "seed-split-auth".into(), data));
+    let mut data = vec![0x03, 5, 40];
+    data.extend_from_slice(&traffic[..40]);
+    frames_of(&mut data, &traffic[40..3000]);
+    data.extend_from_slice(&[4, 0xff, 0xff, 0, 0]);
+    out.push(("secret_handshake", "seed-auth-then-data".into(), data));
+
+    for (cfg, mode) in [(0x00u8, 0u8), (0x03, 4), (0x44, 8), (0x89, 12)] {
+        let mut data = vec![cfg, mode, cfg ^ 0x5a];
+        frames_of(&mut data, &stream_traffic(cfg));
+        out.push(("secret_frames", format!("seed-traffic-{cfg:02x}"), data));
+    }
+    let mut data = vec![0x00, 0x05, 9];
+    data.extend_from_slice(&auth_frame);
+    out.push(("secret_frames", "seed-raw".into(), data));
+    let mut data = vec![0x00, 0x00, 9];
+    frame_op(&mut data, &traffic[..100]);
+    data.extend_from_slice(&[5, 6, 7, 0, 3, 4, 0, 0x10, 0, 0]);
+    out.push(("secret_frames", "seed-bad-frames".into(), data));
+
+    out.push(("auth_sig", "seed-auth".into(), t.peer_auth[1..].to_vec()));
+    out.push(("auth_sig", "seed-ephemeral".into(), t.peer_eph_msg.to_vec()));
+    out.push(("auth_sig", "seed-node-id".into(), A_ID.as_bytes().to_vec()));
+    let addr = format!("tcp://{B_ID}@[2001:db8::1]:26656");
+    out.push(("auth_sig", "seed-peer-addr".into(), addr.into_bytes()));
+}
+
+/// `session` ops (see `session::Pair::op`).
+fn session(out: &mut Vec<Seed>) {
+    // Pairs: move bytes back and forth in pieces, send, take.
+    for (name, mode) in [
+        ("secret", 0x00u8),
+        ("plaintext", 0x01),
+        ("dialer", 0x02),
+        ("wrong-dial", 0x06),
+        ("gowire-small", 0x31),
+    ] {
+        let mut ops = vec![mode, 1];
+        for round in 0..6u8 {
+            for side in [0u8, 0x80] {
+                ops.extend_from_slice(&[side | 4, 0x00, 0x04]); // transmit 1024
+                ops.extend_from_slice(&[side | 7, 0x90, 0x01]); // deliver 400
+            }
+            ops.extend_from_slice(&[0x00, round, 0x64, 0]); // send 100 bytes
+            ops.extend_from_slice(&[0x80, round + 1, 0x10, 0x02]); // send 528
+            ops.extend_from_slice(&[0x0a, 3, 0x8a, 3]); // take
+        }
+        ops.extend_from_slice(&[0x0c, 0xe8, 0x03]); // tick 1 s
+        out.push(("session", format!("seed-pair-{name}"), ops));
+    }
+    // Raw: the real byte stream of an honest peer, in reads of 300 bytes.
+    for (name, mode) in [("secret", 0x08u8), ("plaintext", 0x09), ("gowire", 0x39)] {
+        let stream = super::session::record(mode & !8);
+        let mut ops = vec![mode, 3];
+        for chunk in stream.chunks(300) {
+            let [lo, hi] = (chunk.len() as u16).to_le_bytes();
+            ops.extend_from_slice(&[0, lo, hi]);
+            ops.extend_from_slice(chunk);
+            ops.extend_from_slice(&[4, 0x00, 0x08]); // transmit 2048
+        }
+        ops.extend_from_slice(&[6, 5, 0x20, 0]); // drain, then send
+        out.push(("session", format!("seed-raw-{name}"), ops));
     }
 }

@@ -541,7 +541,10 @@ impl<B: ByteBuf> MConnection<B> {
         let st = &mut self.st;
         st.keepalive = KeepaliveState::new(st.keepalive.mode(), st.keepalive.limit(), now);
         st.next_decay = now + st.decay_period;
-        for bucket in [st.send_rate.as_mut(), st.recv_rate.as_mut()].into_iter().flatten() {
+        for bucket in [st.send_rate.as_mut(), st.recv_rate.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             bucket.restart(now);
         }
     }

@@ -516,12 +516,16 @@ impl<B: ByteBuf> Upper<B> {
             .peer_info()
             .and_then(|i| i.default_node_id.parse::<NodeId>().ok());
         let remote = self.remote_id.or(claimed).unwrap_or(NodeId([0; 20]));
-        let checked = exchange
-            .finish(&remote.0, self.dialed.as_ref().map(|d| &d.0))
-            .map(|_| ());
-        if let Err(e) = checked {
-            self.close(CloseReason::NodeInfo(e));
-            return;
+        match exchange.finish(&remote.0, self.dialed.as_ref().map(|d| &d.0)) {
+            Ok(info) => {
+                for &ch in info.channels {
+                    self.peer_channels[usize::from(ch / 64)] |= 1 << (ch % 64);
+                }
+            }
+            Err(e) => {
+                self.close(CloseReason::NodeInfo(e));
+                return;
+            }
         }
         self.remote_id = Some(remote);
         self.phase = Phase::Running;

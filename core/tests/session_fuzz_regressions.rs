@@ -1,0 +1,53 @@
+//! Session regressions found by the `session` fuzz target (`fuzz/`).
+
+use mconn::conn::{ChannelConfig, Config, GrowBuf};
+use mconn::identity::NodeKey;
+use mconn::session::{Event, Security, Session, SessionConfig};
+use mconn::wire::node_info::{NodeInfo, ProtocolVersion};
+use mconn::Instant;
+
+fn info<'a>(id: &'a str, moniker: &'static str) -> NodeInfo<'a> {
+    NodeInfo {
+        protocol_version: ProtocolVersion::new(8, 11, 0),
+        default_node_id: id,
+        listen_addr: "tcp://127.0.0.1:26656",
+        network: "test-chain",
+        channels: &[0x20],
+        moniker,
+        ..NodeInfo::default()
+    }
+}
+
+/// `Connected` can come before our own NodeInfo went out (the peer's
+/// arrived first); the peer's NodeInfo must be available from then on.
+#[test]
+fn remote_node_info_is_there_as_soon_as_connected() {
+    let channels = [ChannelConfig::new(0x20, 1).recv_message_capacity(1 << 16)];
+    let config = SessionConfig::new(Config::cometbft());
+    let (ka, kb) = (NodeKey::from_seed([1; 32]), NodeKey::from_seed([2; 32]));
+    let (ida, idb) = (ka.node_id().to_string(), kb.node_id().to_string());
+    let now = Instant::ZERO;
+    let new = |id, moniker| -> Session<GrowBuf> {
+        Session::with_alloc(
+            &config,
+            &channels,
+            &info(id, moniker),
+            Security::Plaintext,
+            None,
+            now,
+        )
+        .unwrap()
+    };
+    let (mut a, mut b) = (new(&ida, "a"), new(&idb, "b"));
+    let mut wire = vec![0u8; 4096];
+    // Only b speaks: a accepts b's NodeInfo before sending its own.
+    let n = b.poll_transmit(now, &mut wire);
+    assert_eq!(a.handle_input(now, &wire[..n]), Ok(n));
+    assert_eq!(a.poll_event(), Some(Event::Connected));
+    assert_eq!(a.remote_node_info().map(|i| i.moniker), Some("b"));
+    a.try_send(0x20, b"early").unwrap();
+    // Once a's NodeInfo went out too, it is still there.
+    let n = a.poll_transmit(now, &mut wire);
+    assert!(n > 0);
+    assert_eq!(a.remote_node_info().map(|i| i.moniker), Some("b"));
+}

@@ -234,7 +234,7 @@ fn raw(mode: u8, mut input: Input<'_>, rng: &mut Rng) {
             0..=2 => {
                 let len = usize::from(input.u16() % 2048);
                 pending.extend_from_slice(input.bytes(len));
-                let max = rng.range(1, 1 + pending.len());
+                let max = rng.range(1, pending.len().max(1)).min(pending.len());
                 let n = a.feed(now, &pending[..max]);
                 pending.drain(..n);
                 while a.s.poll_message().is_some() {}

@@ -15,8 +15,8 @@ mod node_info;
 mod packet_stream;
 mod pex;
 mod secret;
-mod session;
 pub mod seeds;
+mod session;
 
 pub use mconn_ops::mconn_ops;
 pub use node_info::node_info;

@@ -270,7 +270,9 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
             }
             let plaintext = secret.plaintext();
             let offered = plaintext.len();
-            let fed = if offered > 0 {
+            // With no plaintext left, a stalled MConnection may still hold a
+            // staged packet: offer it nothing so that it can go on.
+            let fed = if offered > 0 || self.up.conn.is_input_stalled() {
                 self.up.feed(now, plaintext)
             } else {
                 0

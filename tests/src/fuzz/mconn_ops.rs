@@ -181,7 +181,7 @@ struct Harness<B: ByteBuf> {
 }
 
 /// `MCONN_FUZZ_TRACE=1` prints every operation (for debugging a finding).
-fn trace() -> bool {
+pub(crate) fn trace() -> bool {
     static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *TRACE.get_or_init(|| std::env::var_os("MCONN_FUZZ_TRACE").is_some())
 }

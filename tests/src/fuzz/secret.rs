@@ -225,8 +225,8 @@ impl Local {
     fn feed(&mut self, chunk: &[u8], mut sink: Option<&mut StreamCheck>) {
         let mut off = 0;
         for _ in 0..chunk.len() + 2 {
-            if self.error.is_some() {
-                assert_eq!(self.conn.handle_input(&chunk[off..]), Err(self.error.unwrap()));
+            if let Some(e) = self.error {
+                assert_eq!(self.conn.handle_input(&chunk[off..]), Err(e));
                 return;
             }
             match self.conn.handle_input(&chunk[off..]) {
@@ -275,12 +275,12 @@ impl Local {
 
     /// What we sent must be a correct handshake: our ephemeral key, then an
     /// AuthSig sealed under the A→B key that verifies over the challenge.
-    fn check_sent(&self) {
+    fn check_sent(&self, honest_peer: bool) {
         let t = transcript();
         let eph = auth::encode_ephemeral(&self.conn.local_ephemeral_key());
         let n = self.sent.len().min(EPH_MSG_LEN);
         assert_eq!(self.sent[..n], eph[..n], "ephemeral message");
-        if self.sent.len() < EPH_MSG_LEN + SEALED_FRAME_LEN {
+        if self.sent.len() < EPH_MSG_LEN + SEALED_FRAME_LEN || !honest_peer {
             return;
         }
         assert_eq!(self.sent.len(), EPH_MSG_LEN + SEALED_FRAME_LEN);
@@ -288,7 +288,8 @@ impl Local {
         let mut opener = FrameOpener::<RustCryptoChaCha>::new(&t.peer_recv);
         let len = opener.open(&mut frame).expect("our auth frame opens");
         assert_eq!(len, AUTH_SIG_MSG_LEN);
-        let sig = AuthSig::decode(&frame[LEN_PREFIX_SIZE + 1..LEN_PREFIX_SIZE + len]).expect("ours");
+        let sig =
+            AuthSig::decode(&frame[LEN_PREFIX_SIZE + 1..LEN_PREFIX_SIZE + len]).expect("ours");
         assert_eq!(sig.pub_key, t.local.public_key().0);
         assert!(PublicKey(sig.pub_key).verify(&t.challenge, &sig.sig));
     }
@@ -359,7 +360,7 @@ pub fn secret_handshake(data: &[u8]) {
         local.check_identity();
     }
     local.transmit(4096);
-    local.check_sent();
+    local.check_sent(peer.starts_with(&t.peer_eph_msg));
     local.check_identity();
     assert_eq!(local.error, local.conn.error());
     match mode & 3 {
@@ -391,7 +392,10 @@ pub fn secret_handshake(data: &[u8]) {
     }
     if local.conn.is_established() {
         let mut out = vec![0u8; SEALED_FRAME_LEN];
-        assert_eq!(local.conn.seal(b"pong", &mut out), Ok((4, SEALED_FRAME_LEN)));
+        assert_eq!(
+            local.conn.seal(b"pong", &mut out),
+            Ok((4, SEALED_FRAME_LEN))
+        );
         let mut opener = FrameOpener::<RustCryptoChaCha>::new(&t.peer_recv);
         let mut auth_frame = local.sent[EPH_MSG_LEN..].to_vec();
         opener.open(&mut auth_frame).expect("auth frame");

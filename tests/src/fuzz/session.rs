@@ -97,6 +97,8 @@ struct Peer {
     model: [VecDeque<Vec<u8>>; 3],
     /// Everything transmitted (for seed generation).
     log: Vec<u8>,
+    /// `close()` was called (sends are refused while it flushes).
+    closing: bool,
 }
 
 impl Peer {
@@ -129,6 +131,7 @@ impl Peer {
             wire: Vec::new(),
             model: Default::default(),
             log: Vec::new(),
+            closing: false,
         }
     }
 
@@ -213,7 +216,9 @@ impl Peer {
                 self.model[ch].push_back(msg);
             }
             Err(Error::NotConnected) => assert!(!self.connected && self.closed.is_none()),
-            Err(Error::Closed) => assert!(self.closed.is_some() || self.s.is_closed()),
+            Err(Error::Closed) => {
+                assert!(self.closed.is_some() || self.s.is_closed() || self.closing)
+            }
             Err(Error::Full) | Err(Error::TooLarge) => assert!(self.connected),
             Err(e) => panic!("try_send: {e:?}"),
         }
@@ -261,6 +266,7 @@ fn raw(mode: u8, mut input: Input<'_>, rng: &mut Rng) {
                 if op & 0x80 != 0 {
                     a.s.abort();
                 } else {
+                    a.closing = true;
                     a.s.close();
                 }
                 a.events();
@@ -315,6 +321,22 @@ impl Pair {
 
     fn op(&mut self, input: &mut Input<'_>) {
         let op = input.u8();
+        if super::mconn_ops::trace() {
+            let st = |p: &Peer| {
+                (
+                    p.connected,
+                    p.closed,
+                    p.wire.len(),
+                    p.s.stats().packets_received,
+                )
+            };
+            eprintln!(
+                "op {op:#04x} clean {} a {:?} b {:?}",
+                self.clean,
+                st(&self.p[0]),
+                st(&self.p[1])
+            );
+        }
         let s = usize::from(op >> 7);
         match op & 15 {
             0..=3 => {
@@ -342,10 +364,6 @@ impl Pair {
             12 => {
                 let ms = u64::from(input.u16());
                 self.now += Duration::from_millis(ms);
-                if !(self.p[0].connected && self.p[1].connected) {
-                    self.clean = false; // the handshake may time out
-                }
-                self.clean &= ms < 30_000; // keepalive may time out
                 for p in &mut self.p {
                     p.tick(self.now);
                 }
@@ -361,6 +379,7 @@ impl Pair {
                 }
             }
             14 => {
+                self.p[s].closing = true;
                 self.p[s].s.close();
                 self.p[s].events();
                 self.clean = false;
@@ -399,16 +418,24 @@ impl Pair {
         }
     }
 
-    fn check_done(&self) {
+    fn check_done(&mut self) {
         let k = keys();
         for s in 0..2 {
+            let peer_stalled = self.p[1 - s].s.conn().is_input_stalled();
             let p = &self.p[s];
             assert!(p.connected, "side {s} never connected: {:?}", p.closed);
             assert_eq!(p.closed, None, "side {s} closed");
             assert_eq!(p.s.remote_id(), Some(k.keys[1 - s].node_id()));
             let info = p.s.remote_node_info().expect("connected");
             assert_eq!(info.default_node_id, k.ids[1 - s]);
-            assert!(p.model.iter().all(VecDeque::is_empty), "side {s}: lost messages");
+            let left: Vec<usize> = p.model.iter().map(VecDeque::len).collect();
+            assert!(
+                p.model.iter().all(VecDeque::is_empty),
+                "side {s}: lost messages {left:?}, wire {}, peer stalled {}, {:?}",
+                p.wire.len(),
+                peer_stalled,
+                p.s.stats(),
+            );
         }
     }
 }
@@ -432,7 +459,26 @@ fn pair(mode: u8, mut input: Input<'_>) {
     if wrong_dial {
         // The dialer must refuse the authenticated but unexpected peer.
         assert!(!pair.p[0].connected);
-    } else if pair.clean {
+        return;
+    }
+    if !pair.clean {
+        return;
+    }
+    // Without injected faults, only the clock can end a session.
+    let mut timed_out = false;
+    for p in &pair.p {
+        if let Some(reason) = p.closed {
+            let by_clock = matches!(
+                reason,
+                CloseReason::HandshakeTimeout
+                    | CloseReason::NodeInfoTimeout
+                    | CloseReason::Conn(mconn::conn::CloseReason::PongTimeout)
+            );
+            assert!(by_clock && pair.now > Instant::ZERO, "closed: {reason:?}");
+            timed_out = true;
+        }
+    }
+    if !timed_out {
         pair.check_done();
     }
 }
@@ -441,7 +487,10 @@ fn pair(mode: u8, mut input: Input<'_>) {
 /// (its whole byte stream, handshake included) — seeds for the raw variant.
 pub(crate) fn record(mode: u8) -> Vec<u8> {
     let mut pair = Pair {
-        p: [Peer::new(mode, 0, Instant::ZERO), Peer::new(mode, 1, Instant::ZERO)],
+        p: [
+            Peer::new(mode, 0, Instant::ZERO),
+            Peer::new(mode, 1, Instant::ZERO),
+        ],
         now: Instant::ZERO,
         seq: 0,
         clean: true,

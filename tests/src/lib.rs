@@ -1,5 +1,9 @@
-//! Test-only crate: end-to-end and interop tests for mconn (see `tests/`),
+//! Test support for mconn: a deterministic two-peer simulator ([`sim`]),
 //! and the fuzz entry points ([`fuzz`]) that both `cargo fuzz` and the
 //! ordinary test suite call.
+//!
+//! The test binaries under `tests/` use them; benches and other test crates
+//! may too.
 
 pub mod fuzz;
+pub mod sim;

@@ -270,8 +270,8 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
             }
             let plaintext = secret.plaintext();
             let offered = plaintext.len();
-            // With no plaintext left, a stalled MConnection may still hold a
-            // staged packet: offer it nothing so that it can go on.
+            // An empty offer still reaches a stalled MConnection: a packet
+            // staged inside it (split across frames) goes on once room appeared.
             let fed = if offered > 0 || self.up.conn.is_input_stalled() {
                 self.up.feed(now, plaintext)
             } else {
@@ -441,14 +441,8 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
 
     /// The peer's NodeInfo, once received and accepted.
     pub fn remote_node_info(&self) -> Option<NodeInfo<'_>> {
-        let bytes = match (&self.up.peer_info, &self.up.exchange) {
-            (Some(peer), _) => peer.as_ref(),
-            // Accepted (its deadline is gone) while our own NodeInfo is
-            // still going out: the exchange holds the peer's body.
-            (None, Some(exchange)) if self.up.deadline.is_none() => exchange.peer_bytes()?,
-            _ => return None,
-        };
-        NodeInfo::decode(bytes).ok()
+        let peer = self.up.peer_info.as_ref()?;
+        NodeInfo::decode(peer.as_ref()).ok()
     }
 
     /// Connection-wide counters.

@@ -398,7 +398,11 @@ impl Pair {
             let mut progress = false;
             for s in 0..2 {
                 for _ in 0..10_000 {
-                    if self.p[s].transmit(self.now, 1 << 16) == 0 {
+                    let n = self.p[s].transmit(self.now, 1 << 16);
+                    if super::mconn_ops::trace() {
+                        eprintln!("drain: side {s} transmit {n} stats {:?}", self.p[s].s.stats());
+                    }
+                    if n == 0 {
                         break;
                     }
                     progress = true;

@@ -400,7 +400,10 @@ impl Pair {
                 for _ in 0..10_000 {
                     let n = self.p[s].transmit(self.now, 1 << 16);
                     if super::mconn_ops::trace() {
-                        eprintln!("drain: side {s} transmit {n} stats {:?}", self.p[s].s.stats());
+                        eprintln!(
+                            "drain: side {s} transmit {n} stats {:?}",
+                            self.p[s].s.stats()
+                        );
                     }
                     if n == 0 {
                         break;

@@ -116,7 +116,7 @@ func runSwitch(o options) error {
 	ni, _ := peer.NodeInfo().(p2p.DefaultNodeInfo)
 	emit("connected", kv{
 		"remote_id": string(peer.ID()), "outbound": peer.IsOutbound(),
-		"id_ok": o.peerID == "" || string(peer.ID()) == o.peerID,
+		"id_ok":   o.peerID == "" || string(peer.ID()) == o.peerID,
 		"moniker": ni.Moniker, "network": ni.Network, "version": ni.Version,
 		"p2p": ni.ProtocolVersion.P2P, "block": ni.ProtocolVersion.Block,
 		"channels": hex.EncodeToString(ni.Channels), "listen_addr": ni.ListenAddr,

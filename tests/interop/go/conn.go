@@ -69,7 +69,7 @@ func runConn(o options) error {
 		})
 	}
 	sent := make(chan bool, 1)
-	go func() { sent <- sendAll(o.sendPlan, o.sendSalt, m.Send) }()
+	go func() { sent <- sendAll(o.sendPlan, o.sendSalt, o.pace, m.Send) }()
 
 	// Traffic, then the hold time, unless the connection dies first.
 	for pending := 2; pending > 0; pending-- {

@@ -55,6 +55,7 @@ type options struct {
 	flush     time.Duration
 	rate      int64
 	muteAfter time.Duration
+	pace      time.Duration
 	hold      time.Duration
 	closeMode string
 	refuse    []byte
@@ -105,6 +106,7 @@ func parseFlags() options {
 	flag.DurationVar(&o.flush, "flush", 0, "MConnConfig.FlushThrottle (0: the line's default)")
 	flag.Int64Var(&o.rate, "rate", 20_000_000, "MConnConfig.SendRate and RecvRate, bytes/s")
 	flag.DurationVar(&o.muteAfter, "mute-after", 0, "stop reading and writing the socket this long after connecting")
+	flag.DurationVar(&o.pace, "pace", 0, "pause between two messages of one channel")
 	flag.DurationVar(&o.hold, "hold", 0, "keep the connection at least this long after the traffic")
 	flag.StringVar(&o.closeMode, "close", "peer", "who ends the connection: peer (wait for it) | flush (FlushStop) ")
 	flag.StringVar(&refuse, "try-send", "", "hex channel ids to try sending on that the peer lacks (switch)")
@@ -324,7 +326,7 @@ func (c *checker) receive(ch byte, msg []byte) {
 // sendAll sends the plan, one goroutine per channel (so channels interleave),
 // through send (which blocks like MConnection.Send). Reports "sent" when every
 // message was accepted.
-func sendAll(p plan, salt uint64, send func(ch byte, msg []byte) bool) bool {
+func sendAll(p plan, salt uint64, pace time.Duration, send func(ch byte, msg []byte) bool) bool {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	failed := 0
@@ -333,6 +335,9 @@ func sendAll(p plan, salt uint64, send func(ch byte, msg []byte) bool) bool {
 		go func(ch byte, lens []int) {
 			defer wg.Done()
 			for idx, n := range lens {
+				if idx > 0 && pace > 0 {
+					time.Sleep(pace)
+				}
 				if !send(ch, content(salt, ch, idx, n)) {
 					mu.Lock()
 					failed++

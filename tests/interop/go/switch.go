@@ -127,7 +127,7 @@ func runSwitch(o options) error {
 	}
 	sent := make(chan bool, 1)
 	go func() {
-		sent <- sendAll(o.sendPlan, o.sendSalt, func(ch byte, msg []byte) bool {
+		sent <- sendAll(o.sendPlan, o.sendSalt, o.pace, func(ch byte, msg []byte) bool {
 			return peer.Send(p2p.Envelope{ChannelID: ch, Message: &types.BytesValue{Value: msg}})
 		})
 	}()

@@ -170,6 +170,24 @@ impl FromStr for NodeId {
     }
 }
 
+impl NodeId {
+    /// The 40 lowercase hex characters, written into `out` (no allocation).
+    ///
+    /// ```
+    /// use mconn::identity::NodeId;
+    /// let mut buf = [0u8; 40];
+    /// assert_eq!(NodeId([0xab; 20]).write_hex(&mut buf), "ab".repeat(20));
+    /// ```
+    pub fn write_hex<'b>(&self, out: &'b mut [u8; 40]) -> &'b str {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for (i, byte) in self.0.iter().enumerate() {
+            out[2 * i] = DIGITS[usize::from(byte >> 4)];
+            out[2 * i + 1] = DIGITS[usize::from(byte & 0xf)];
+        }
+        core::str::from_utf8(out).unwrap_or_default()
+    }
+}
+
 impl fmt::Display for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write_hex(f, &self.0)

@@ -56,7 +56,9 @@ pub use event::{CloseReason, Event};
 
 use core::time::Duration;
 
-use crate::conn::{self, ByteBuf, ChannelConfig, ChannelStats, Config, ConfigError, ConnStats, Error, MConnection};
+use crate::conn::{
+    self, ByteBuf, ChannelConfig, ChannelStats, Config, ConfigError, ConnStats, Error, MConnection,
+};
 use crate::handshake::{check_dialed_id, NodeInfoExchange};
 use crate::identity::{NodeId, NodeKey};
 use crate::secret::{AeadBackend, RustCryptoChaCha, SecretConnection, SEALED_FRAME_LEN};
@@ -77,7 +79,11 @@ pub struct SessionConfig {
 impl SessionConfig {
     /// CometBFT's deadlines around `conn`.
     pub const fn new(conn: Config) -> Self {
-        SessionConfig { conn, handshake_timeout: Duration::from_secs(3), node_info_timeout: Duration::from_secs(3) }
+        SessionConfig {
+            conn,
+            handshake_timeout: Duration::from_secs(3),
+            node_info_timeout: Duration::from_secs(3),
+        }
     }
 }
 
@@ -137,6 +143,8 @@ struct Upper<B: ByteBuf> {
     peer_info: Option<Sized<B>>,
     dialed: Option<NodeId>,
     remote_id: Option<NodeId>,
+    /// Channel ids the peer's NodeInfo lists (bit per id).
+    peer_channels: [u64; 4],
     conn: MConnection<B>,
     events: heapless::Deque<Event, 4>,
 }
@@ -153,7 +161,10 @@ pub struct Session<B: ByteBuf, A: AeadBackend = RustCryptoChaCha> {
 
 impl<B: ByteBuf> core::fmt::Debug for Session<B> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Session").field("phase", &self.up.phase).field("remote_id", &self.up.remote_id).finish()
+        f.debug_struct("Session")
+            .field("phase", &self.up.phase)
+            .field("remote_id", &self.up.remote_id)
+            .finish()
     }
 }
 
@@ -168,7 +179,9 @@ impl Session<conn::GrowBuf> {
         dialed: Option<NodeId>,
         now: Instant,
     ) -> Result<Self, ConfigError> {
-        Session::new(config, channels, local_info, security, dialed, now, |len| Some(conn::GrowBuf::new(len)))
+        Session::new(config, channels, local_info, security, dialed, now, |len| {
+            Some(conn::GrowBuf::new(len))
+        })
     }
 }
 
@@ -188,18 +201,28 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
     ) -> Result<Self, ConfigError> {
         let conn = MConnection::new(&config.conn, channels, now, &mut make_buf)?;
         let local_len = local_info.encoded_len();
-        let mut local = Sized { buf: make_buf(local_len).ok_or(ConfigError::StorageTooSmall)?, len: local_len };
-        let mut peer = Sized { buf: make_buf(MAX_NODE_INFO_SIZE).ok_or(ConfigError::StorageTooSmall)?, len: 0 };
+        let mut local = Sized {
+            buf: make_buf(local_len).ok_or(ConfigError::StorageTooSmall)?,
+            len: local_len,
+        };
+        let mut peer = Sized {
+            buf: make_buf(MAX_NODE_INFO_SIZE).ok_or(ConfigError::StorageTooSmall)?,
+            len: 0,
+        };
         if !local.buf.grow_to(local_len) || !peer.buf.grow_to(MAX_NODE_INFO_SIZE) {
             return Err(ConfigError::StorageTooSmall);
         }
         peer.len = MAX_NODE_INFO_SIZE;
-        local_info.encode(local.as_mut()).map_err(|_| ConfigError::NodeInfo)?;
+        local_info
+            .encode(local.as_mut())
+            .map_err(|_| ConfigError::NodeInfo)?;
         let exchange = NodeInfoExchange::new(local, peer).map_err(|_| ConfigError::NodeInfo)?;
         let (secret, phase, timeout) = match security {
-            Security::Secret { key, ephemeral } => {
-                (Some(SecretConnection::with_backend(key, ephemeral)), Phase::Handshake, config.handshake_timeout)
-            }
+            Security::Secret { key, ephemeral } => (
+                Some(SecretConnection::with_backend(key, ephemeral)),
+                Phase::Handshake,
+                config.handshake_timeout,
+            ),
             Security::Plaintext => (None, Phase::NodeInfo, config.node_info_timeout),
         };
         Ok(Session {
@@ -216,6 +239,7 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
                 peer_info: None,
                 dialed,
                 remote_id: None,
+                peer_channels: [0; 4],
                 conn,
                 events: heapless::Deque::new(),
             },
@@ -246,7 +270,11 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
             }
             let plaintext = secret.plaintext();
             let offered = plaintext.len();
-            let fed = if offered > 0 { self.up.feed(now, plaintext) } else { 0 };
+            let fed = if offered > 0 {
+                self.up.feed(now, plaintext)
+            } else {
+                0
+            };
             secret.consume_plaintext(fed);
             if self.up.phase == Phase::Closed || fed < offered || (took == 0 && fed == 0) {
                 break;
@@ -284,7 +312,8 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
         if !secret.is_established() {
             return n;
         }
-        for _ in 0..out.len() / SEALED_FRAME_LEN + 2 {
+        for _ in 0..out.len() / SEALED_FRAME_LEN + 3 {
+            // A frame staged by an earlier call (the caller's buffer was short).
             if self.frame_pos < self.frame_len {
                 let k = (self.frame_len - self.frame_pos).min(out.len() - n);
                 out[n..n + k].copy_from_slice(&self.frame[self.frame_pos..self.frame_pos + k]);
@@ -294,19 +323,26 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
                     break;
                 }
             }
+            self.frame_pos = 0;
+            self.frame_len = 0;
+            let room = out.len() - n;
+            if room == 0 {
+                break;
+            }
+            let before = n;
             let up = &mut self.up;
-            let sealed = if out.len() - n >= SEALED_FRAME_LEN {
-                secret.seal_frame(&mut out[n..n + SEALED_FRAME_LEN], |pt| up.fill(now, pt))
+            let sealed = if room >= SEALED_FRAME_LEN {
+                secret
+                    .seal_frame(&mut out[n..n + SEALED_FRAME_LEN], |pt| up.fill(now, pt))
+                    .map(|w| n += w)
             } else {
-                secret.seal_frame(&mut self.frame, |pt| up.fill(now, pt)).inspect(|&w| {
-                    self.frame_pos = 0;
-                    self.frame_len = w;
-                })
+                secret
+                    .seal_frame(&mut self.frame, |pt| up.fill(now, pt))
+                    .map(|w| self.frame_len = w)
             };
             match sealed {
-                Ok(0) => break,
-                Ok(w) if self.frame_len == 0 => n += w,
-                Ok(_) => {}
+                Ok(()) if n == before && self.frame_len == 0 => break, // nothing pending
+                Ok(()) => {}
                 Err(e) => {
                     self.up.close(CloseReason::Secret(e));
                     break;
@@ -347,7 +383,7 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
             Phase::Closed => return Err(Error::Closed),
             _ => return Err(Error::NotConnected),
         }
-        if !self.remote_node_info().is_some_and(|info| info.channels.contains(&ch)) {
+        if self.up.peer_channels[usize::from(ch / 64)] & (1 << (ch % 64)) == 0 {
             return Err(Error::PeerLacksChannel);
         }
         self.up.conn.try_send(ch, msg)
@@ -450,7 +486,9 @@ impl<B: ByteBuf> Upper<B> {
     fn feed(&mut self, now: Instant, input: &[u8]) -> usize {
         let mut used = 0;
         if self.phase == Phase::NodeInfo {
-            let Some(exchange) = self.exchange.as_mut() else { return 0 };
+            let Some(exchange) = self.exchange.as_mut() else {
+                return 0;
+            };
             match exchange.handle_input(input) {
                 Ok(n) => used += n,
                 Err(e) => {
@@ -471,13 +509,23 @@ impl<B: ByteBuf> Upper<B> {
     }
 
     fn accept_peer(&mut self, now: Instant) {
-        let Some(exchange) = self.exchange.as_ref() else { return };
-        let claimed = exchange.peer_info().and_then(|i| i.default_node_id.parse::<NodeId>().ok());
-        let remote = self.remote_id.or(claimed).unwrap_or(NodeId([0; 20]));
-        let checked = exchange.finish(&remote.0, self.dialed.as_ref().map(|d| &d.0)).map(|_| ());
-        if let Err(e) = checked {
-            self.close(CloseReason::NodeInfo(e));
+        let Some(exchange) = self.exchange.as_ref() else {
             return;
+        };
+        let claimed = exchange
+            .peer_info()
+            .and_then(|i| i.default_node_id.parse::<NodeId>().ok());
+        let remote = self.remote_id.or(claimed).unwrap_or(NodeId([0; 20]));
+        match exchange.finish(&remote.0, self.dialed.as_ref().map(|d| &d.0)) {
+            Ok(info) => {
+                for &ch in info.channels {
+                    self.peer_channels[usize::from(ch / 64)] |= 1 << (ch % 64);
+                }
+            }
+            Err(e) => {
+                self.close(CloseReason::NodeInfo(e));
+                return;
+            }
         }
         self.remote_id = Some(remote);
         self.phase = Phase::Running;
@@ -492,7 +540,9 @@ impl<B: ByteBuf> Upper<B> {
         if !self.exchange.as_ref().is_some_and(|x| x.is_done()) {
             return;
         }
-        let Some(exchange) = self.exchange.take() else { return };
+        let Some(exchange) = self.exchange.take() else {
+            return;
+        };
         let peer_len = exchange.peer_bytes().map_or(0, <[u8]>::len);
         let (local, mut peer) = exchange.into_parts();
         peer.len = peer_len;

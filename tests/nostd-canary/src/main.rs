@@ -1,12 +1,16 @@
-//! No-std canary: uses the MConnection with no allocator, no std, and no
-//! runtime. If anything in the core pulls in `std` or `alloc`, this fails to
-//! build (there is no global allocator to link against).
+//! No-std canary: runs a full session (SecretConnection handshake, NodeInfo
+//! exchange, MConnection traffic) between two in-memory peers with no
+//! allocator, no std and no runtime. If anything in the core pulls in `std`
+//! or `alloc`, this fails to build (there is no global allocator to link).
 #![no_std]
 #![no_main]
 
 use core::panic::PanicInfo;
 
-use mconn::conn::{ChannelConfig, Config, MConnection};
+use mconn::conn::{Arena, ChannelConfig, Config, FixedBuf};
+use mconn::identity::NodeKey;
+use mconn::session::{Event, Security, Session, SessionConfig};
+use mconn::wire::node_info::{NodeInfo, ProtocolVersion};
 use mconn::Instant;
 
 #[panic_handler]
@@ -15,53 +19,111 @@ fn panic(_: &PanicInfo<'_>) -> ! {
 }
 
 const CHANNELS: [ChannelConfig; 2] = [
-    ChannelConfig::new(0x20, 10).recv_message_capacity(512).send_buffer(2048).recv_buffer(2048),
-    ChannelConfig::new(0x30, 1).recv_message_capacity(512).send_buffer(2048).recv_buffer(2048),
+    ChannelConfig::new(0x20, 10)
+        .recv_message_capacity(512)
+        .send_buffer(2048)
+        .recv_buffer(2048),
+    ChannelConfig::new(0x30, 1)
+        .recv_message_capacity(512)
+        .send_buffer(2048)
+        .recv_buffer(2048),
 ];
+const STORAGE: usize = 4 * 2048 + 512 + 10240;
 
-/// Sends two messages from `a` to `b` through caller-owned buffers and checks
-/// they arrive; returns the number of bytes that crossed the "wire".
-fn exchange() -> Option<usize> {
-    let now = Instant::ZERO;
-    let mut storage_a = [0u8; 8192];
-    let mut storage_b = [0u8; 8192];
-    let config = Config::cometbft();
-    let mut a = MConnection::in_arena(&config, &CHANNELS, now, &mut storage_a).ok()?;
-    let mut b = MConnection::in_arena(&config, &CHANNELS, now, &mut storage_b).ok()?;
-    a.try_send(0x30, &[7u8; 300]).ok()?;
-    a.try_send(0x20, b"urgent").ok()?;
+fn info(id: &str) -> NodeInfo<'_> {
+    NodeInfo {
+        protocol_version: ProtocolVersion::new(8, 11, 0),
+        default_node_id: id,
+        listen_addr: "tcp://10.0.0.1:26656",
+        network: "canary",
+        channels: &[0x20, 0x30],
+        moniker: "canary",
+        ..NodeInfo::default()
+    }
+}
+
+type S<'a> = Session<FixedBuf<'a>>;
+
+/// Moves bytes between the two sessions through a 512-byte "wire".
+fn pump<'x>(a: &mut S<'x>, b: &mut S<'x>, now: Instant) -> Option<()> {
     let mut wire = [0u8; 512];
-    let mut total = 0;
-    let mut got = 0;
-    for _ in 0..16 {
-        let n = a.poll_transmit(now, &mut wire);
-        if n == 0 {
-            break;
-        }
-        total += n;
-        let used = b.handle_input(now, &wire[..n]).ok()?;
-        if used != n {
-            return None;
-        }
-        while let Some((ch, msg)) = b.poll_message() {
-            let ok = match ch {
-                0x20 => msg == b"urgent",
-                0x30 => msg.len() == 300 && msg.iter().all(|&x| x == 7),
-                _ => false,
+    for _ in 0..64 {
+        let mut moved = 0;
+        for turn in 0..2 {
+            let (from, to) = if turn == 0 {
+                (&mut *a, &mut *b)
+            } else {
+                (&mut *b, &mut *a)
             };
-            if !ok {
+            let n = from.poll_transmit(now, &mut wire);
+            if to.handle_input(now, &wire[..n]).ok()? != n {
                 return None;
             }
-            got += 1;
+            moved += n;
+        }
+        if moved == 0 {
+            return Some(());
         }
     }
-    (got == 2).then_some(total)
+    None
+}
+
+fn exchange() -> Option<usize> {
+    let now = Instant::ZERO;
+    let config = SessionConfig::new(Config::cometbft());
+    let (key_a, key_b) = (NodeKey::from_seed([1; 32]), NodeKey::from_seed([2; 32]));
+    let (mut hex_a, mut hex_b) = ([0u8; 40], [0u8; 40]);
+    let id_a = key_a.node_id().write_hex(&mut hex_a);
+    let id_b = key_b.node_id().write_hex(&mut hex_b);
+    let (mut storage_a, mut storage_b) = ([0u8; STORAGE], [0u8; STORAGE]);
+    let (mut arena_a, mut arena_b) = (Arena::new(&mut storage_a), Arena::new(&mut storage_b));
+    let secure_a = Security::Secret {
+        key: &key_a,
+        ephemeral: [3; 32],
+    };
+    let secure_b = Security::Secret {
+        key: &key_b,
+        ephemeral: [4; 32],
+    };
+    let mut a = Session::new(
+        &config,
+        &CHANNELS,
+        &info(id_a),
+        secure_a,
+        Some(key_b.node_id()),
+        now,
+        |n| arena_a.take(n),
+    )
+    .ok()?;
+    let mut b = Session::new(&config, &CHANNELS, &info(id_b), secure_b, None, now, |n| {
+        arena_b.take(n)
+    })
+    .ok()?;
+    pump(&mut a, &mut b, now)?;
+    if a.poll_event() != Some(Event::Connected) || b.poll_event() != Some(Event::Connected) {
+        return None;
+    }
+    a.try_send(0x30, &[7u8; 300]).ok()?;
+    a.try_send(0x20, b"urgent").ok()?;
+    pump(&mut a, &mut b, now)?;
+    let mut got = 0;
+    while let Some((ch, msg)) = b.poll_message() {
+        let ok = match ch {
+            0x20 => msg == b"urgent",
+            0x30 => msg.len() == 300 && msg.iter().all(|&x| x == 7),
+            _ => false,
+        };
+        if !ok {
+            return None;
+        }
+        got += 1;
+    }
+    (got == 2).then_some(got)
 }
 
 #[no_mangle]
 pub extern "C" fn _start() -> ! {
-    let result = core::hint::black_box(exchange());
-    if result.is_none() {
+    if core::hint::black_box(exchange()).is_none() {
         panic!("exchange failed");
     }
     loop {}

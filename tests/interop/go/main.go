@@ -26,6 +26,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,6 +68,7 @@ func main() {
 	emit("start", kv{"scenario": o.scenario, "cometbft": cometbftVersion(), "id": string(nodeID(o.seed))})
 	go func() {
 		time.Sleep(o.timeout)
+		_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
 		emit("error", kv{"msg": fmt.Sprintf("timed out after %v", o.timeout)})
 		os.Exit(3)
 	}()

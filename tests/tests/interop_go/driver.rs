@@ -396,9 +396,11 @@ impl<S: Stack> Driver<S> {
             }
             if std::time::Instant::now() > deadline {
                 return Err(format!(
-                    "timed out after {limit:?} (events {:?}, peer closed: {:?}, stats {:?})",
+                    "timed out after {limit:?} (events {:?}, peer closed: {:?}, unwritten {} B, unconsumed {} B, stats {:?})",
                     self.events,
                     self.peer_closed,
+                    self.tx.len(),
+                    self.rx.len(),
                     self.stack.stats()
                 ));
             }

@@ -82,6 +82,9 @@ fn args(items: &[&str]) -> Vec<String> {
 /// Starts Go and connects to it in the requested direction.
 fn connect(line: Line, label: &str, mut go_args: Vec<String>, go_dials: bool) -> (GoPeer, TcpStream) {
     go_args.extend(args(&["-seed", &hex(&GO_SEED)]));
+    if !go_args.iter().any(|a| a == "-timeout") {
+        go_args.extend(args(&["-timeout", "70s"]));
+    }
     if go_dials {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         go_args.extend(args(&["-connect", &listener.local_addr().unwrap().to_string()]));
@@ -409,7 +412,7 @@ pub fn switch_scenario(line: Line, go_dials: bool, go_closes: bool) {
         false
     });
     if let Err(e) = result {
-        go.fail(&format!("our side: {e}"));
+        go.fail(&format!("our side: {e}; received {} messages, bad {:?}", checker.msgs, checker.bad));
     }
     assert_eq!(d.stack.session.remote_id(), Some(go_id()), "we authenticated Go's ID");
     let ours = if go_closes {

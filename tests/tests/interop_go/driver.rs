@@ -66,7 +66,10 @@ pub struct Plain {
 impl Plain {
     pub fn new(config: &Config, channels: &[ChannelConfig]) -> Plain {
         let conn = MConnection::with_alloc(config, channels, Instant::ZERO).expect("config");
-        Plain { conn, announced: false }
+        Plain {
+            conn,
+            announced: false,
+        }
     }
 }
 
@@ -157,7 +160,11 @@ impl Stack for Secret {
             }
             let plaintext = self.secret.plaintext();
             let offered = plaintext.len();
-            let fed = if offered > 0 { self.conn.handle_input(now, plaintext).unwrap_or(offered) } else { 0 };
+            let fed = if offered > 0 {
+                self.conn.handle_input(now, plaintext).unwrap_or(offered)
+            } else {
+                0
+            };
             self.secret.consume_plaintext(fed);
             if fed < offered || (took == 0 && fed == 0) {
                 return used;
@@ -180,7 +187,11 @@ impl Stack for Secret {
         // `out` is a multiple of the sealed frame size in this driver.
         while out.len() - n >= SEALED_FRAME_LEN {
             let conn = &mut self.conn;
-            match self.secret.seal_frame(&mut out[n..n + SEALED_FRAME_LEN], |pt| conn.poll_transmit(now, pt)) {
+            match self
+                .secret
+                .seal_frame(&mut out[n..n + SEALED_FRAME_LEN], |pt| {
+                    conn.poll_transmit(now, pt)
+                }) {
                 Ok(0) => break,
                 Ok(w) => n += w,
                 Err(e) => {
@@ -387,7 +398,11 @@ impl<S: Stack> Driver<S> {
 
     /// Runs until `done` says so; `Err` after `limit`. `done` is called
     /// after every step and may send, take messages, or close.
-    pub fn run(&mut self, limit: Duration, mut done: impl FnMut(&mut Self) -> bool) -> Result<(), String> {
+    pub fn run(
+        &mut self,
+        limit: Duration,
+        mut done: impl FnMut(&mut Self) -> bool,
+    ) -> Result<(), String> {
         let deadline = std::time::Instant::now() + limit;
         loop {
             let moved = self.step();
@@ -413,7 +428,9 @@ impl<S: Stack> Driver<S> {
     /// Writes out what is still buffered (bounded), then closes our side.
     pub fn finish(mut self) {
         self.stream.set_nonblocking(false).ok();
-        self.stream.set_write_timeout(Some(Duration::from_secs(5))).ok();
+        self.stream
+            .set_write_timeout(Some(Duration::from_secs(5)))
+            .ok();
         if self.peer_closed.is_none() {
             let _ = self.stream.write_all(&self.tx);
         }

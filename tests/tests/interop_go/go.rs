@@ -63,17 +63,26 @@ fn go_command() -> Command {
 pub fn binary(line: Line) -> PathBuf {
     static BUILT: [OnceLock<Result<PathBuf, String>>; 2] = [OnceLock::new(), OnceLock::new()];
     let slot = &BUILT[line as usize];
-    slot.get_or_init(|| build(line)).clone().unwrap_or_else(|e| panic!("{e}"))
+    slot.get_or_init(|| build(line))
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn build(line: Line) -> Result<PathBuf, String> {
     match go_command().arg("version").output() {
         Ok(out) if out.status.success() => {}
-        Ok(out) => return Err(format!("{GO_NEEDED}\n(`go version` failed: {})", String::from_utf8_lossy(&out.stderr))),
+        Ok(out) => {
+            return Err(format!(
+                "{GO_NEEDED}\n(`go version` failed: {})",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
         Err(e) => return Err(format!("{GO_NEEDED}\n(could not run `go`: {e})")),
     }
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/go");
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-go").join(format!("cometbft-{}", line.name()));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("interop-go")
+        .join(format!("cometbft-{}", line.name()));
     let status = go_command()
         .args(["build", "-buildvcs=false", "-modfile", line.modfile(), "-o"])
         .arg(&out)
@@ -116,7 +125,8 @@ impl GoPeer {
         thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                let v = serde_json::from_str(&line).unwrap_or_else(|_| serde_json::json!({"ev": "raw", "line": line}));
+                let v = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| serde_json::json!({"ev": "raw", "line": line}));
                 if tx.send(v).is_err() {
                     return;
                 }
@@ -129,13 +139,25 @@ impl GoPeer {
         thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n @ 1..) = pipe.read(&mut buf) {
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
-        let mut peer = GoPeer { label: format!("{} {label}", line.name()), child, rx, events: Vec::new(), stderr };
+        let mut peer = GoPeer {
+            label: format!("{} {label}", line.name()),
+            child,
+            rx,
+            events: Vec::new(),
+            stderr,
+        };
         let start = peer.wait("start", Duration::from_secs(20));
         if start["cometbft"] != line.version() {
-            peer.fail(&format!("built against {} instead of {}", start["cometbft"], line.version()));
+            peer.fail(&format!(
+                "built against {} instead of {}",
+                start["cometbft"],
+                line.version()
+            ));
         }
         peer
     }
@@ -164,7 +186,11 @@ impl GoPeer {
     /// All events named `ev` so far.
     pub fn all(&mut self, ev: &str) -> Vec<Value> {
         self.pump();
-        self.events.iter().filter(|v| v["ev"] == ev).cloned().collect()
+        self.events
+            .iter()
+            .filter(|v| v["ev"] == ev)
+            .cloned()
+            .collect()
     }
 
     /// Waits up to `limit` for the first event named `ev`.
@@ -177,8 +203,12 @@ impl GoPeer {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(left) {
                 Ok(v) => self.push(v),
-                Err(RecvTimeoutError::Timeout) => self.fail(&format!("no {ev:?} event within {limit:?}")),
-                Err(RecvTimeoutError::Disconnected) => self.fail(&format!("exited without a {ev:?} event")),
+                Err(RecvTimeoutError::Timeout) => {
+                    self.fail(&format!("no {ev:?} event within {limit:?}"))
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.fail(&format!("exited without a {ev:?} event"))
+                }
             }
         }
     }
@@ -214,10 +244,28 @@ impl GoPeer {
         while let Ok(v) = self.rx.try_recv() {
             self.events.push(v);
         }
-        let events: Vec<String> = self.events.iter().rev().take(40).rev().map(Value::to_string).collect();
+        let events: Vec<String> = self
+            .events
+            .iter()
+            .rev()
+            .take(40)
+            .rev()
+            .map(Value::to_string)
+            .collect();
         let stderr = self.stderr.lock().unwrap().clone();
-        let tail: String = stderr.chars().rev().take(6000).collect::<Vec<_>>().into_iter().rev().collect();
-        panic!("[{}] {msg}\n--- Go events (last 40):\n{}\n--- Go stderr (tail):\n{tail}", self.label, events.join("\n"));
+        let tail: String = stderr
+            .chars()
+            .rev()
+            .take(6000)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        panic!(
+            "[{}] {msg}\n--- Go events (last 40):\n{}\n--- Go stderr (tail):\n{tail}",
+            self.label,
+            events.join("\n")
+        );
     }
 }
 

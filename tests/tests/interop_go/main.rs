@@ -40,10 +40,7 @@ macro_rules! both_lines {
     };
 }
 
-use scenarios::{
-    conn_scenario, keepalive, packet_edge, reject, switch_scenario, Reject,
-    Security,
-};
+use scenarios::{conn_scenario, keepalive, packet_edge, reject, switch_scenario, Reject, Security};
 
 both_lines! {
     mconn_go_dials_us => |l| conn_scenario(l, true, Security::Plain);

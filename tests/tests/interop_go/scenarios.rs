@@ -54,10 +54,18 @@ fn direction(go_dials: bool) -> &'static str {
 
 /// Appends a result line to stdout and the report file.
 fn report(line: Line, scenario: &str, go_dials: bool, text: &str) {
-    let entry = format!("{} {scenario} ({}): {text}", line.version(), direction(go_dials));
+    let entry = format!(
+        "{} {scenario} ({}): {text}",
+        line.version(),
+        direction(go_dials)
+    );
     println!("{entry}");
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-go-report.txt");
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
         let _ = writeln!(f, "{entry}");
     }
 }
@@ -67,12 +75,22 @@ fn report(line: Line, scenario: &str, go_dials: bool, text: &str) {
 struct Chan(u8, u32, usize, usize);
 
 fn go_channels(chans: &[Chan]) -> String {
-    let items: Vec<String> = chans.iter().map(|c| format!("{:x}:{}:{}:{}", c.0, c.1, c.2, c.3)).collect();
+    let items: Vec<String> = chans
+        .iter()
+        .map(|c| format!("{:x}:{}:{}:{}", c.0, c.1, c.2, c.3))
+        .collect();
     items.join(",")
 }
 
 fn our_channels(chans: &[Chan]) -> Vec<ChannelConfig> {
-    chans.iter().map(|c| ChannelConfig::new(c.0, c.1).send_queue(c.2).recv_message_capacity(c.3)).collect()
+    chans
+        .iter()
+        .map(|c| {
+            ChannelConfig::new(c.0, c.1)
+                .send_queue(c.2)
+                .recv_message_capacity(c.3)
+        })
+        .collect()
 }
 
 fn args(items: &[&str]) -> Vec<String> {
@@ -80,21 +98,32 @@ fn args(items: &[&str]) -> Vec<String> {
 }
 
 /// Starts Go and connects to it in the requested direction.
-fn connect(line: Line, label: &str, mut go_args: Vec<String>, go_dials: bool) -> (GoPeer, TcpStream) {
+fn connect(
+    line: Line,
+    label: &str,
+    mut go_args: Vec<String>,
+    go_dials: bool,
+) -> (GoPeer, TcpStream) {
     go_args.extend(args(&["-seed", &hex(&GO_SEED)]));
     if !go_args.iter().any(|a| a == "-timeout") {
         go_args.extend(args(&["-timeout", "70s"]));
     }
     if go_dials {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        go_args.extend(args(&["-connect", &listener.local_addr().unwrap().to_string()]));
+        go_args.extend(args(&[
+            "-connect",
+            &listener.local_addr().unwrap().to_string(),
+        ]));
         let mut go = GoPeer::spawn(line, label, &go_args);
         let stream = accept(&listener, &mut go);
         (go, stream)
     } else {
         go_args.push("-listen".into());
         let mut go = GoPeer::spawn(line, label, &go_args);
-        let addr = go.wait("listening", WAIT)["addr"].as_str().unwrap().to_string();
+        let addr = go.wait("listening", WAIT)["addr"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let stream = connect_retry(&addr, &mut go);
         (go, stream)
     }
@@ -124,7 +153,9 @@ fn connect_retry(addr: &str, go: &mut GoPeer) -> TcpStream {
     loop {
         match TcpStream::connect(addr) {
             Ok(s) => return s,
-            Err(e) if start.elapsed() > WAIT => go.fail(&format!("could not connect to {addr}: {e}")),
+            Err(e) if start.elapsed() > WAIT => {
+                go.fail(&format!("could not connect to {addr}: {e}"))
+            }
             Err(_) => thread::sleep(Duration::from_millis(10)),
         }
     }
@@ -134,12 +165,18 @@ fn connect_retry(addr: &str, go: &mut GoPeer) -> TcpStream {
 fn check_go_received(go: &mut GoPeer, plan: &Plan) -> (u64, u64) {
     let done = go.wait("recv_done", WAIT);
     let (msgs, bytes) = plan.totals();
-    let bad: Vec<Value> = go.all("recv").into_iter().filter(|v| v["ok"] != true).collect();
+    let bad: Vec<Value> = go
+        .all("recv")
+        .into_iter()
+        .filter(|v| v["ok"] != true)
+        .collect();
     if !bad.is_empty() || done["bad"] != 0 {
         go.fail(&format!("Go got bad messages: {bad:?}"));
     }
     if done["msgs"] != msgs || done["bytes"] != bytes {
-        go.fail(&format!("Go received {done}, expected {msgs} messages / {bytes} bytes"));
+        go.fail(&format!(
+            "Go received {done}, expected {msgs} messages / {bytes} bytes"
+        ));
     }
     (msgs as u64, bytes as u64)
 }
@@ -184,7 +221,11 @@ fn bulk() -> (Vec<Chan>, Plan) {
 
 pub fn conn_scenario(line: Line, go_dials: bool, security: Security) {
     let (chans, plan) = bulk();
-    let scenario = if security == Security::Plain { "mconn" } else { "secret" };
+    let scenario = if security == Security::Plain {
+        "mconn"
+    } else {
+        "secret"
+    };
     let key = our_key();
     let go_args = args(&[
         "-scenario",
@@ -212,9 +253,15 @@ pub fn conn_scenario(line: Line, go_dials: bool, security: Security) {
         }
         Security::Secret => {
             let d = Driver::new(stream, Secret::new(&key, &config, &channels));
-            exchange(line, scenario, go_dials, &mut go, d, &plan, |s| s.remote_id());
+            exchange(line, scenario, go_dials, &mut go, d, &plan, |s| {
+                s.remote_id()
+            });
             let theirs = go.wait("secret", WAIT);
-            assert_eq!(theirs["remote_id"], key.node_id().to_string(), "Go authenticated our ID");
+            assert_eq!(
+                theirs["remote_id"],
+                key.node_id().to_string(),
+                "Go authenticated our ID"
+            );
         }
     }
 }
@@ -257,7 +304,10 @@ fn exchange<S: Stack>(
         assert_eq!(id, go_id().to_string(), "we authenticated Go's ID");
     }
     if d.closed_reason() != Some("Closed") {
-        go.fail(&format!("we did not close gracefully: {:?} / peer closed {:?}", d.events, d.peer_closed));
+        go.fail(&format!(
+            "we did not close gracefully: {:?} / peer closed {:?}",
+            d.events, d.peer_closed
+        ));
     }
     let stats = d.stack.stats();
     d.finish();
@@ -265,7 +315,9 @@ fn exchange<S: Stack>(
     let (msgs, bytes) = check_go_received(go, plan);
     let closed = go.wait("closed", WAIT);
     if !closed["reason"].as_str().unwrap_or("").contains("EOF") {
-        go.fail(&format!("Go saw {closed}, expected EOF after our graceful close"));
+        go.fail(&format!(
+            "Go saw {closed}, expected EOF after our graceful close"
+        ));
     }
     go.expect_clean_exit(WAIT);
     report(
@@ -290,7 +342,12 @@ const NETWORK: &str = "mconn-interop";
 const OUR_VERSION: &str = "0.1.0";
 const OUR_MONIKER: &str = "mconn-rust";
 
-fn our_info<'a>(id: &'a str, listen: &'a str, network: &'a str, channels: &'a [u8]) -> NodeInfo<'a> {
+fn our_info<'a>(
+    id: &'a str,
+    listen: &'a str,
+    network: &'a str,
+    channels: &'a [u8],
+) -> NodeInfo<'a> {
     NodeInfo {
         protocol_version: ProtocolVersion::new(8, 11, 0),
         default_node_id: id,
@@ -321,7 +378,10 @@ fn session(
         &SessionConfig::new(*config),
         &our_channels(chans),
         &our_info(&id, &listen, network, &ids),
-        session::Security::Secret { key: &key, ephemeral },
+        session::Security::Secret {
+            key: &key,
+            ephemeral,
+        },
         dialed,
         Instant::ZERO,
     )
@@ -399,24 +459,44 @@ pub fn switch_scenario(line: Line, go_dials: bool, go_closes: bool) {
             checked_info = true;
             check_go_node_info(line, &d.stack.session, &go_chans);
             let refused = d.stack.try_send(0x40, b"not for Go");
-            assert_eq!(refused, Err(mconn::conn::Error::PeerLacksChannel), "Go has no channel 0x40");
+            assert_eq!(
+                refused,
+                Err(mconn::conn::Error::PeerLacksChannel),
+                "Go has no channel 0x40"
+            );
         }
         let sent = sender.pump(&mut d.stack);
         while let Some((ch, msg)) = d.stack.poll_message() {
             checker.receive(ch, unwrap_bytes_value(&msg).expect("BytesValue"));
         }
-        if !go_closes && !closing && sent && checker.complete() && d.flushed() && go.find("recv_done").is_some() {
+        if !go_closes
+            && !closing
+            && sent
+            && checker.complete()
+            && d.flushed()
+            && go.find("recv_done").is_some()
+        {
             d.stack.close();
             closing = true;
         }
         false
     });
     if let Err(e) = result {
-        go.fail(&format!("our side: {e}; received {} messages, bad {:?}", checker.msgs, checker.bad));
+        go.fail(&format!(
+            "our side: {e}; received {} messages, bad {:?}",
+            checker.msgs, checker.bad
+        ));
     }
-    assert_eq!(d.stack.session.remote_id(), Some(go_id()), "we authenticated Go's ID");
+    assert_eq!(
+        d.stack.session.remote_id(),
+        Some(go_id()),
+        "we authenticated Go's ID"
+    );
     let ours = if go_closes {
-        format!("we saw the socket close ({:?}) after all of Go's messages", d.peer_closed)
+        format!(
+            "we saw the socket close ({:?}) after all of Go's messages",
+            d.peer_closed
+        )
     } else {
         if d.closed_reason() != Some("Conn(Closed): connection: closed") {
             go.fail(&format!("we did not close gracefully: {:?}", d.events));
@@ -437,7 +517,10 @@ pub fn switch_scenario(line: Line, go_dials: bool, go_closes: bool) {
     ];
     for (k, v) in expect {
         if connected[k] != v {
-            go.fail(&format!("Go's view of us: {k} = {}, expected {v}", connected[k]));
+            go.fail(&format!(
+                "Go's view of us: {k} = {}, expected {v}",
+                connected[k]
+            ));
         }
     }
     let try_send = go.wait("try_send", WAIT);
@@ -454,7 +537,9 @@ pub fn switch_scenario(line: Line, go_dials: bool, go_closes: bool) {
         "Go closed with FlushStop + StopPeerGracefully".to_string()
     } else {
         if !closed["reason"].as_str().unwrap_or("").contains("EOF") {
-            go.fail(&format!("Go saw {closed}, expected EOF after our graceful close"));
+            go.fail(&format!(
+                "Go saw {closed}, expected EOF after our graceful close"
+            ));
         }
         format!("Go's reactor saw RemovePeer({})", closed["reason"])
     };
@@ -473,7 +558,10 @@ fn check_go_node_info(line: Line, session: &Session<mconn::conn::GrowBuf>, go_ch
     let info = session.remote_node_info().expect("Go's NodeInfo");
     assert_eq!(info.default_node_id, go_id().to_string());
     assert_eq!(info.version, line.version().trim_start_matches('v'));
-    assert_eq!(info.protocol_version, ProtocolVersion::new(line.p2p_protocol(), 11, 0));
+    assert_eq!(
+        info.protocol_version,
+        ProtocolVersion::new(line.p2p_protocol(), 11, 0)
+    );
     assert_eq!(info.network, NETWORK);
     assert_eq!(info.moniker, "go-peer");
     let ids: Vec<u8> = go_chans.iter().map(|c| c.0).collect();
@@ -491,9 +579,15 @@ const INTERVALS: u64 = 20;
 
 fn keepalive_config() -> Config {
     let mut config = Config::cometbft();
-    config.keepalive = Keepalive::CometBft { ping_interval: PING, pong_timeout: PONG };
+    config.keepalive = Keepalive::CometBft {
+        ping_interval: PING,
+        pong_timeout: PONG,
+    };
     // Go pings every 200 ms here: our flood limit must allow that rate.
-    config.ping_limit = PingLimit { burst: 16, refill: Duration::from_millis(50) };
+    config.ping_limit = PingLimit {
+        burst: 16,
+        refill: Duration::from_millis(50),
+    };
     config
 }
 
@@ -541,7 +635,14 @@ fn keepalive_steady(line: Line, go_dials: bool) {
     ]);
     let (mut go, stream) = connect(line, "keepalive", go_args, go_dials);
     let config = keepalive_config();
-    let mut d = Driver::new(stream, Secret::new(&our_key(), &config, &our_channels(&[Chan(0x20, 1, 10, 65536)])));
+    let mut d = Driver::new(
+        stream,
+        Secret::new(
+            &our_key(),
+            &config,
+            &our_channels(&[Chan(0x20, 1, 10, 65536)]),
+        ),
+    );
     let mut checker = Checker::new(&plan, GO_SALT);
     let mut start = None;
     let mut sent = 0;
@@ -581,7 +682,10 @@ fn keepalive_steady(line: Line, go_dials: bool) {
         go.fail(&format!("our side: {e}"));
     }
     if d.closed_reason() != Some("Closed") {
-        go.fail(&format!("connection did not stay up: {:?}, peer closed {:?}", d.events, d.peer_closed));
+        go.fail(&format!(
+            "connection did not stay up: {:?}, peer closed {:?}",
+            d.events, d.peer_closed
+        ));
     }
     let a = phase_a.expect("phase A stats");
     let total = d.stack.stats();
@@ -590,7 +694,9 @@ fn keepalive_steady(line: Line, go_dials: bool) {
     let (msgs, bytes) = check_go_received(&mut go, &plan);
     let closed = go.wait("closed", WAIT);
     if !closed["reason"].as_str().unwrap_or("").contains("EOF") {
-        go.fail(&format!("Go saw {closed}, expected EOF after our graceful close"));
+        go.fail(&format!(
+            "Go saw {closed}, expected EOF after our graceful close"
+        ));
     }
     go.expect_clean_exit(WAIT);
     let b = |f: fn(&mconn::conn::ConnStats) -> u64| f(&total) - f(&a);
@@ -606,7 +712,10 @@ fn keepalive_steady(line: Line, go_dials: bool) {
             "{what}: {with} with traffic, {without} idle; expected at least {INTERVALS} each"
         );
     }
-    let text: Vec<String> = counts.iter().map(|(w, a, b)| format!("{w} {a}+{b}")).collect();
+    let text: Vec<String> = counts
+        .iter()
+        .map(|(w, a, b)| format!("{w} {a}+{b}"))
+        .collect();
     report(
         line,
         "keepalive 200ms/100ms steady",
@@ -626,8 +735,17 @@ fn keepalive_go_stops_answering(line: Line, go_dials: bool) {
     let go_args = keepalive_go_args(&["-mute-after", "1s", "-hold", "30s"]);
     let (mut go, stream) = connect(line, "keepalive (Go mutes)", go_args, go_dials);
     let config = keepalive_config();
-    let mut d = Driver::new(stream, Secret::new(&our_key(), &config, &our_channels(&[Chan(0x20, 1, 10, 65536)])));
-    let result = d.run(RUN, |d| d.closed_reason().is_some() || d.peer_closed.is_some());
+    let mut d = Driver::new(
+        stream,
+        Secret::new(
+            &our_key(),
+            &config,
+            &our_channels(&[Chan(0x20, 1, 10, 65536)]),
+        ),
+    );
+    let result = d.run(RUN, |d| {
+        d.closed_reason().is_some() || d.peer_closed.is_some()
+    });
     if let Err(e) = result {
         go.fail(&format!("our side: {e}"));
     }
@@ -657,7 +775,14 @@ fn keepalive_we_stop_answering(line: Line, go_dials: bool) {
     let go_args = keepalive_go_args(&["-hold", "30s"]);
     let (mut go, stream) = connect(line, "keepalive (we mute)", go_args, go_dials);
     let config = keepalive_config();
-    let mut d = Driver::new(stream, Secret::new(&our_key(), &config, &our_channels(&[Chan(0x20, 1, 10, 65536)])));
+    let mut d = Driver::new(
+        stream,
+        Secret::new(
+            &our_key(),
+            &config,
+            &our_channels(&[Chan(0x20, 1, 10, 65536)]),
+        ),
+    );
     let mut connected_at = None;
     let result = d.run(RUN, |d| {
         if d.closed_reason().is_some() || d.peer_closed.is_some() {
@@ -673,7 +798,10 @@ fn keepalive_we_stop_answering(line: Line, go_dials: bool) {
         go.fail(&format!("our side: {e}"));
     }
     if !d.is_connected() {
-        go.fail(&format!("connection ended before we muted: {:?} {:?}", d.events, d.peer_closed));
+        go.fail(&format!(
+            "connection ended before we muted: {:?} {:?}",
+            d.events, d.peer_closed
+        ));
     }
     d.muted = true;
     let pongs = d.stack.stats().pongs_received;
@@ -707,7 +835,14 @@ pub enum Reject {
 pub fn reject(line: Line, go_dials: bool, case: Reject) {
     let stranger = NodeKey::from_seed([0x33; 32]).node_id();
     let key = our_key();
-    let mut go_args = args(&["-scenario", "switch", "-network", NETWORK, "-channels", "20:1:10:65536"]);
+    let mut go_args = args(&[
+        "-scenario",
+        "switch",
+        "-network",
+        NETWORK,
+        "-channels",
+        "20:1:10:65536",
+    ]);
     let mut our_chans = vec![Chan(0x20, 1, 10, 65536)];
     let mut network = NETWORK;
     let mut dialed = (!go_dials).then(go_id);
@@ -721,11 +856,18 @@ pub fn reject(line: Line, go_dials: bool, case: Reject) {
         Reject::WrongId if go_dials => stranger,
         _ => key.node_id(),
     };
-    go_args.extend(args(&["-peer-id", &go_peer_id.to_string(), "-timeout", "20s"]));
+    go_args.extend(args(&[
+        "-peer-id",
+        &go_peer_id.to_string(),
+        "-timeout",
+        "20s",
+    ]));
     let (mut go, stream) = connect(line, &format!("reject {case:?}"), go_args, go_dials);
     let stack = session(&stream, &Config::cometbft(), &our_chans, network, dialed);
     let mut d = Driver::new(stream, stack);
-    let result = d.run(RUN, |d| d.closed_reason().is_some() || d.peer_closed.is_some());
+    let result = d.run(RUN, |d| {
+        d.closed_reason().is_some() || d.peer_closed.is_some()
+    });
     if let Err(e) = result {
         go.fail(&format!("our side: {e}"));
     }
@@ -752,19 +894,31 @@ pub fn reject(line: Line, go_dials: bool, case: Reject) {
         Reject::WrongId => (Some("DialedIdMismatch"), "handshake failed"),
     };
     match our_want {
-        Some(want) if !ours.as_deref().unwrap_or("").contains(want) => {
-            go.fail(&format!("we closed with {ours:?} (peer closed {peer_closed:?}), expected {want}"))
-        }
-        None if ours.is_some() || peer_closed.is_none() => {
-            go.fail(&format!("expected Go to drop us, we saw {ours:?} / {peer_closed:?}"))
-        }
+        Some(want) if !ours.as_deref().unwrap_or("").contains(want) => go.fail(&format!(
+            "we closed with {ours:?} (peer closed {peer_closed:?}), expected {want}"
+        )),
+        None if ours.is_some() || peer_closed.is_none() => go.fail(&format!(
+            "expected Go to drop us, we saw {ours:?} / {peer_closed:?}"
+        )),
         _ => {}
     }
     if !theirs.contains(go_want) {
-        go.fail(&format!("Go rejected with {theirs:?}, expected {go_want:?}"));
+        go.fail(&format!(
+            "Go rejected with {theirs:?}, expected {go_want:?}"
+        ));
     }
-    let ours = ours.unwrap_or_else(|| format!("peer closed the socket ({})", peer_closed.unwrap_or_default()));
-    report(line, &format!("reject {case:?}"), go_dials, &format!("ok; we: {ours}; Go ({}): {theirs}", rejected["side"]));
+    let ours = ours.unwrap_or_else(|| {
+        format!(
+            "peer closed the socket ({})",
+            peer_closed.unwrap_or_default()
+        )
+    });
+    report(
+        line,
+        &format!("reject {case:?}"),
+        go_dials,
+        &format!("ok; we: {ours}; Go ({}): {theirs}", rejected["side"]),
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -809,8 +963,14 @@ fn max_packet_bodies(mut wire: &[u8]) -> Vec<(u8, usize)> {
 }
 
 pub fn packet_edge(line: Line, go_dials: bool) {
-    let chans = [Chan(0x7f, 1, 10, MIB), Chan(0x80, 2, 10, MIB), Chan(0xff, 3, 10, MIB)];
-    let sizes = [1, 1022, 1023, 1024, 1025, 2045, 2046, 2047, 2048, 3072, 65536];
+    let chans = [
+        Chan(0x7f, 1, 10, MIB),
+        Chan(0x80, 2, 10, MIB),
+        Chan(0xff, 3, 10, MIB),
+    ];
+    let sizes = [
+        1, 1022, 1023, 1024, 1025, 2045, 2046, 2047, 2048, 3072, 65536,
+    ];
     let ours = Plan::uniform(&[0x7f, 0x80, 0xff], &sizes);
     // Go's own sender puts 1024 bytes in a final chunk on any channel, which
     // is a 1035-byte packet on ids >= 0x80 that a Go receiver refuses (see
@@ -836,7 +996,10 @@ pub fn packet_edge(line: Line, go_dials: bool) {
         &OUR_SALT.to_string(),
     ]);
     let (mut go, stream) = connect(line, "packet edge", go_args, go_dials);
-    let mut d = Driver::new(stream, Plain::new(&Config::cometbft(), &our_channels(&chans)));
+    let mut d = Driver::new(
+        stream,
+        Plain::new(&Config::cometbft(), &our_channels(&chans)),
+    );
     d.tap = Some(Vec::new());
     let mut sender = Sender::new(&ours, OUR_SALT);
     let mut checker = Checker::new(&theirs, GO_SALT);
@@ -865,7 +1028,11 @@ pub fn packet_edge(line: Line, go_dials: bool) {
     let max = max_packet_bodies(&wire);
     for ch in [0x7f, 0x80, 0xff] {
         let m = max.iter().find(|(c, _)| *c == ch).map(|(_, m)| *m);
-        assert_eq!(m, Some(1034), "largest packet body on {ch:#04x} (Go accepts at most 1034)");
+        assert_eq!(
+            m,
+            Some(1034),
+            "largest packet body on {ch:#04x} (Go accepts at most 1034)"
+        );
     }
     go.wait("closed", WAIT);
     go.expect_clean_exit(WAIT);
@@ -890,18 +1057,44 @@ pub fn go_to_go_full_payload_on_high_channel(line: Line) {
     let mut listener = GoPeer::spawn(
         line,
         "go-to-go listener",
-        &args(&["-scenario", "mconn", "-listen", "-seed", &hex(&GO_SEED), "-channels", chans, "-recv", plan]),
+        &args(&[
+            "-scenario",
+            "mconn",
+            "-listen",
+            "-seed",
+            &hex(&GO_SEED),
+            "-channels",
+            chans,
+            "-recv",
+            plan,
+        ]),
     );
-    let addr = listener.wait("listening", WAIT)["addr"].as_str().unwrap().to_string();
+    let addr = listener.wait("listening", WAIT)["addr"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut dialer = GoPeer::spawn(
         line,
         "go-to-go dialer",
-        &args(&["-scenario", "mconn", "-connect", &addr, "-seed", &hex(&OUR_SEED), "-channels", chans, "-send", plan]),
+        &args(&[
+            "-scenario",
+            "mconn",
+            "-connect",
+            &addr,
+            "-seed",
+            &hex(&OUR_SEED),
+            "-channels",
+            chans,
+            "-send",
+            plan,
+        ]),
     );
     let closed = listener.wait("closed", WAIT);
     let reason = closed["reason"].as_str().unwrap_or("").to_string();
     if !reason.contains("message exceeds max size (1035 > 1034)") {
-        listener.fail(&format!("expected Go to refuse its own 1035-byte packet, got {closed}"));
+        listener.fail(&format!(
+            "expected Go to refuse its own 1035-byte packet, got {closed}"
+        ));
     }
     if listener.find("recv").is_some() {
         listener.fail("Go delivered the message");
@@ -910,9 +1103,19 @@ pub fn go_to_go_full_payload_on_high_channel(line: Line) {
     drop(dialer.wait("closed", WAIT));
 
     // Our receiver: same refusal.
-    let (mut go, stream) =
-        connect(line, "Go sends 1024 on 0x80", args(&["-scenario", "mconn", "-channels", chans, "-send", plan]), true);
-    let mut d = Driver::new(stream, Plain::new(&Config::cometbft(), &our_channels(&[Chan(0x80, 1, 10, 65536)])));
+    let (mut go, stream) = connect(
+        line,
+        "Go sends 1024 on 0x80",
+        args(&["-scenario", "mconn", "-channels", chans, "-send", plan]),
+        true,
+    );
+    let mut d = Driver::new(
+        stream,
+        Plain::new(
+            &Config::cometbft(),
+            &our_channels(&[Chan(0x80, 1, 10, 65536)]),
+        ),
+    );
     let result = d.run(RUN, |d| {
         while d.stack.poll_message().is_some() {}
         d.closed_reason().is_some() || d.peer_closed.is_some()
@@ -920,7 +1123,11 @@ pub fn go_to_go_full_payload_on_high_channel(line: Line) {
     if let Err(e) = result {
         go.fail(&format!("our side: {e}"));
     }
-    assert_eq!(d.closed_reason(), Some("PacketTooLarge"), "we refuse the 1035-byte packet like Go");
+    assert_eq!(
+        d.closed_reason(),
+        Some("PacketTooLarge"),
+        "we refuse the 1035-byte packet like Go"
+    );
     report(
         line,
         "Go's own 1024-byte final chunk on 0x80",

@@ -31,11 +31,16 @@ impl Plan {
 
     /// (messages, bytes).
     pub fn totals(&self) -> (usize, usize) {
-        self.0.iter().fold((0, 0), |(m, b), (_, lens)| (m + lens.len(), b + lens.iter().sum::<usize>()))
+        self.0.iter().fold((0, 0), |(m, b), (_, lens)| {
+            (m + lens.len(), b + lens.iter().sum::<usize>())
+        })
     }
 
     fn lens(&self, ch: u8) -> &[usize] {
-        self.0.iter().find(|(c, _)| *c == ch).map_or(&[], |(_, l)| l)
+        self.0
+            .iter()
+            .find(|(c, _)| *c == ch)
+            .map_or(&[], |(_, l)| l)
     }
 }
 
@@ -111,7 +116,14 @@ pub struct Checker {
 
 impl Checker {
     pub fn new(plan: &Plan, salt: u64) -> Checker {
-        Checker { plan: plan.clone(), salt, next: [0; 256], msgs: 0, bytes: 0, bad: Vec::new() }
+        Checker {
+            plan: plan.clone(),
+            salt,
+            next: [0; 256],
+            msgs: 0,
+            bytes: 0,
+            bad: Vec::new(),
+        }
     }
 
     pub fn receive(&mut self, ch: u8, msg: &[u8]) {
@@ -122,7 +134,10 @@ impl Checker {
         let ok = self.plan.lens(ch).get(idx) == Some(&msg.len())
             && sha256(msg) == sha256(&content(self.salt, ch, idx, msg.len()));
         if !ok {
-            self.bad.push(format!("ch {ch:#04x} #{idx}: {} bytes, sha256 mismatch or unexpected", msg.len()));
+            self.bad.push(format!(
+                "ch {ch:#04x} #{idx}: {} bytes, sha256 mismatch or unexpected",
+                msg.len()
+            ));
         }
     }
 
@@ -148,7 +163,13 @@ impl Sender {
 
     pub fn wrapped(plan: &Plan, salt: u64, wrap: fn(&[u8]) -> Vec<u8>) -> Sender {
         let n = plan.0.len();
-        Sender { plan: plan.clone(), salt, next: vec![0; n], ready: vec![None; n], wrap }
+        Sender {
+            plan: plan.clone(),
+            salt,
+            next: vec![0; n],
+            ready: vec![None; n],
+            wrap,
+        }
     }
 
     /// Queues what fits; returns whether everything is queued.
@@ -157,7 +178,8 @@ impl Sender {
         for (i, (ch, lens)) in self.plan.0.iter().enumerate() {
             while self.next[i] < lens.len() {
                 let (salt, wrap, idx) = (self.salt, self.wrap, self.next[i]);
-                let msg = self.ready[i].get_or_insert_with(|| wrap(&content(salt, *ch, idx, lens[idx])));
+                let msg =
+                    self.ready[i].get_or_insert_with(|| wrap(&content(salt, *ch, idx, lens[idx])));
                 match stack.try_send(*ch, msg) {
                     Ok(()) => {
                         self.ready[i] = None;

@@ -15,6 +15,15 @@ impl Plan {
         Plan(channels.iter().map(|&ch| (ch, lens.to_vec())).collect())
     }
 
+    /// The plan without 0-byte messages: what Go sends. CometBFT's
+    /// MConnection can silently drop a 0-byte message when another channel
+    /// wins the scheduling round in which it was dequeued
+    /// (`Channel.isSendPending` treats an empty `sending` as "nothing in
+    /// flight"); see docs/protocol.md. Our side sends them.
+    pub fn without_empty(&self) -> Plan {
+        Plan(self.0.iter().map(|(ch, lens)| (*ch, lens.iter().copied().filter(|&l| l > 0).collect())).collect())
+    }
+
     /// The Go flag form: `20:0,1,1024;21:5`.
     pub fn arg(&self) -> String {
         let items: Vec<String> = self
@@ -139,6 +148,16 @@ impl Checker {
                 msg.len()
             ));
         }
+    }
+
+    /// What is still expected: (channel, received, planned) per channel.
+    pub fn missing(&self) -> Vec<(u8, usize, usize)> {
+        self.plan
+            .0
+            .iter()
+            .map(|(ch, lens)| (*ch, self.next[usize::from(*ch)], lens.len()))
+            .filter(|(_, got, want)| got < want)
+            .collect()
     }
 
     pub fn complete(&self) -> bool {

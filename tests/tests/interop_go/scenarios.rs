@@ -250,11 +250,15 @@ pub fn conn_scenario(line: Line, go_dials: bool, security: Security) {
     match security {
         Security::Plain => {
             let d = Driver::new(stream, Plain::new(&config, &channels));
-            exchange(line, scenario, go_dials, &mut go, d, &plan, &theirs, |_| None);
+            exchange(line, scenario, go_dials, &mut go, d, &plan, &theirs, |_| {
+                None
+            });
         }
         Security::Secret => {
             let d = Driver::new(stream, Secret::new(&key, &config, &channels));
-            exchange(line, scenario, go_dials, &mut go, d, &plan, &theirs, |s| s.remote_id());
+            exchange(line, scenario, go_dials, &mut go, d, &plan, &theirs, |s| {
+                s.remote_id()
+            });
             let secret = go.wait("secret", WAIT);
             assert_eq!(
                 secret["remote_id"],
@@ -299,7 +303,10 @@ fn exchange<S: Stack>(
         false
     });
     if let Err(e) = result {
-        go.fail(&format!("our side: {e}; still expected (ch, got, planned): {:?}", checker.missing()));
+        go.fail(&format!(
+            "our side: {e}; still expected (ch, got, planned): {:?}",
+            checker.missing()
+        ));
     }
     if let Some(id) = remote_id(&d.stack) {
         assert_eq!(id, go_id().to_string(), "we authenticated Go's ID");

@@ -21,7 +21,12 @@ impl Plan {
     /// (`Channel.isSendPending` treats an empty `sending` as "nothing in
     /// flight"); see docs/protocol.md. Our side sends them.
     pub fn without_empty(&self) -> Plan {
-        Plan(self.0.iter().map(|(ch, lens)| (*ch, lens.iter().copied().filter(|&l| l > 0).collect())).collect())
+        Plan(
+            self.0
+                .iter()
+                .map(|(ch, lens)| (*ch, lens.iter().copied().filter(|&l| l > 0).collect()))
+                .collect(),
+        )
     }
 
     /// The Go flag form: `20:0,1,1024;21:5`.

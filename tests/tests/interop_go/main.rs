@@ -4,9 +4,8 @@
 //!
 //! 1. `mconn_*`: Go's `MConnection` on plaintext TCP against our MConnection.
 //! 2. `secret_*`: Go's `MakeSecretConnection` + `MConnection` against ours.
-//! 3. `switch_*`: Go's transport + Switch + a test reactor against our
-//!    `Session` (SecretConnection, NodeInfo, MConnection) on a std driver;
-//!    graceful close from each side.
+//! 3. `switch_*`: Go's transport + Switch + a test reactor against our tokio
+//!    adapter (`mconn-tokio`); graceful close from each side.
 //! 4. `keepalive_*`: 200 ms pings / 100 ms pong timeout on both sides, 20+
 //!    intervals with and without traffic, then pong-timeout detection of a
 //!    side that stops answering, both ways.
@@ -21,6 +20,7 @@
 mod driver;
 mod go;
 mod scenarios;
+mod switch;
 mod traffic;
 
 use go::Line;
@@ -40,7 +40,8 @@ macro_rules! both_lines {
     };
 }
 
-use scenarios::{conn_scenario, keepalive, packet_edge, reject, switch_scenario, Reject, Security};
+use scenarios::{conn_scenario, keepalive, packet_edge, reject, Reject, Security};
+use switch::switch_scenario;
 
 both_lines! {
     mconn_go_dials_us => |l| conn_scenario(l, true, Security::Plain);

@@ -2,7 +2,7 @@
 
 use crate::driver::{Driver, Ev, Plain, Secret, Sess, Stack};
 use crate::go::{GoPeer, Line};
-use crate::traffic::{bytes_value, content, unwrap_bytes_value, Checker, Plan, Sender};
+use crate::traffic::{content, Checker, Plan, Sender};
 use mconn::conn::{ChannelConfig, Config, Keepalive, PingLimit};
 use mconn::identity::{NodeId, NodeKey};
 use mconn::session::{self, Session, SessionConfig};
@@ -16,12 +16,12 @@ use std::thread;
 use std::time::Duration;
 
 const OUR_SEED: [u8; 32] = [0x11; 32];
-const GO_SEED: [u8; 32] = [0x22; 32];
+pub(crate) const GO_SEED: [u8; 32] = [0x22; 32];
 /// Content salts: what we send / what Go sends.
-const OUR_SALT: u64 = 0x5eed_0001;
-const GO_SALT: u64 = 0x5eed_0002;
-const MIB: usize = 1 << 20;
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const OUR_SALT: u64 = 0x5eed_0001;
+pub(crate) const GO_SALT: u64 = 0x5eed_0002;
+pub(crate) const MIB: usize = 1 << 20;
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 const RUN: Duration = Duration::from_secs(30);
 
 /// One test at a time: the keepalive runs use 100 ms deadlines and the
@@ -32,15 +32,15 @@ pub fn serial(f: impl FnOnce()) {
     f()
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn our_key() -> NodeKey {
+pub(crate) fn our_key() -> NodeKey {
     NodeKey::from_seed(OUR_SEED)
 }
 
-fn go_id() -> NodeId {
+pub(crate) fn go_id() -> NodeId {
     NodeKey::from_seed(GO_SEED).node_id()
 }
 
@@ -53,7 +53,7 @@ fn direction(go_dials: bool) -> &'static str {
 }
 
 /// Appends a result line to stdout and the report file.
-fn report(line: Line, scenario: &str, go_dials: bool, text: &str) {
+pub(crate) fn report(line: Line, scenario: &str, go_dials: bool, text: &str) {
     let entry = format!(
         "{} {scenario} ({}): {text}",
         line.version(),
@@ -72,9 +72,9 @@ fn report(line: Line, scenario: &str, go_dials: bool, text: &str) {
 
 /// A channel on both sides: id, priority, send queue, largest message.
 #[derive(Clone, Copy)]
-struct Chan(u8, u32, usize, usize);
+pub(crate) struct Chan(pub u8, pub u32, pub usize, pub usize);
 
-fn go_channels(chans: &[Chan]) -> String {
+pub(crate) fn go_channels(chans: &[Chan]) -> String {
     let items: Vec<String> = chans
         .iter()
         .map(|c| format!("{:x}:{}:{}:{}", c.0, c.1, c.2, c.3))
@@ -82,7 +82,7 @@ fn go_channels(chans: &[Chan]) -> String {
     items.join(",")
 }
 
-fn our_channels(chans: &[Chan]) -> Vec<ChannelConfig> {
+pub(crate) fn our_channels(chans: &[Chan]) -> Vec<ChannelConfig> {
     chans
         .iter()
         .map(|c| {
@@ -93,7 +93,7 @@ fn our_channels(chans: &[Chan]) -> Vec<ChannelConfig> {
         .collect()
 }
 
-fn args(items: &[&str]) -> Vec<String> {
+pub(crate) fn args(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
@@ -129,7 +129,7 @@ fn connect(
     }
 }
 
-fn accept(listener: &TcpListener, go: &mut GoPeer) -> TcpStream {
+pub(crate) fn accept(listener: &TcpListener, go: &mut GoPeer) -> TcpStream {
     listener.set_nonblocking(true).unwrap();
     let start = std::time::Instant::now();
     loop {
@@ -148,7 +148,7 @@ fn accept(listener: &TcpListener, go: &mut GoPeer) -> TcpStream {
 }
 
 /// The Switch listener is up a moment after it is announced.
-fn connect_retry(addr: &str, go: &mut GoPeer) -> TcpStream {
+pub(crate) fn connect_retry(addr: &str, go: &mut GoPeer) -> TcpStream {
     let start = std::time::Instant::now();
     loop {
         match TcpStream::connect(addr) {
@@ -162,7 +162,7 @@ fn connect_retry(addr: &str, go: &mut GoPeer) -> TcpStream {
 }
 
 /// Asserts that every message Go received checked out and counts match.
-fn check_go_received(go: &mut GoPeer, plan: &Plan) -> (u64, u64) {
+pub(crate) fn check_go_received(go: &mut GoPeer, plan: &Plan) -> (u64, u64) {
     let done = go.wait("recv_done", WAIT);
     let (msgs, bytes) = plan.totals();
     let bad: Vec<Value> = go
@@ -181,7 +181,7 @@ fn check_go_received(go: &mut GoPeer, plan: &Plan) -> (u64, u64) {
     (msgs as u64, bytes as u64)
 }
 
-fn check_we_received(go: &mut GoPeer, checker: &Checker, plan: &Plan) {
+pub(crate) fn check_we_received(go: &mut GoPeer, checker: &Checker, plan: &Plan) {
     let (msgs, bytes) = plan.totals();
     if !checker.bad.is_empty() || checker.msgs != msgs || checker.bytes != bytes {
         go.fail(&format!(
@@ -345,11 +345,12 @@ fn exchange<S: Stack>(
 }
 
 // ---------------------------------------------------------------------------
-// Scenario 3: transport + Switch + reactor against our Session.
+// NodeInfo and sessions for the scenarios with a NodeInfo exchange
+// (scenario 3 itself is in switch.rs).
 
-const NETWORK: &str = "mconn-interop";
-const OUR_VERSION: &str = "0.1.0";
-const OUR_MONIKER: &str = "mconn-rust";
+pub(crate) const NETWORK: &str = "mconn-interop";
+pub(crate) const OUR_VERSION: &str = "0.1.0";
+pub(crate) const OUR_MONIKER: &str = "mconn-rust";
 
 fn our_info<'a>(
     id: &'a str,
@@ -396,187 +397,6 @@ fn session(
     )
     .expect("session config");
     Sess { session }
-}
-
-pub fn switch_scenario(line: Line, go_dials: bool, go_closes: bool) {
-    // Go: 20 21 22 30; we: 21 22 30 40. Common: 21 22 30.
-    let go_chans = [
-        Chan(0x20, 6, 100, 2 * MIB),
-        Chan(0x21, 10, 100, 2 * MIB),
-        Chan(0x22, 7, 100, 2 * MIB),
-        Chan(0x30, 5, 10, 2 * MIB),
-    ];
-    let our_chans = [
-        Chan(0x21, 10, 100, 2 * MIB),
-        Chan(0x22, 7, 100, 2 * MIB),
-        Chan(0x30, 5, 10, 2 * MIB),
-        Chan(0x40, 5, 1000, 2 * MIB),
-    ];
-    let votes: Vec<usize> = (0..30).map(|i| 120 + 3 * i).collect();
-    let plan = Plan(vec![
-        (0x21, vec![0, 1, 1024, 5000, MIB]),
-        (0x22, votes),
-        (0x30, vec![65536, 0, 2048, MIB - 5]),
-    ]);
-    let theirs = plan.without_empty();
-    let key = our_key();
-    let mut go_args = args(&[
-        "-scenario",
-        "switch",
-        "-network",
-        NETWORK,
-        "-channels",
-        &go_channels(&go_chans),
-        "-send",
-        &theirs.arg(),
-        "-send-salt",
-        &GO_SALT.to_string(),
-        "-recv",
-        &plan.arg(),
-        "-recv-salt",
-        &OUR_SALT.to_string(),
-        "-peer-id",
-        &key.node_id().to_string(),
-        "-try-send",
-        "20",
-    ]);
-    if go_closes {
-        go_args.extend(args(&["-close", "flush"]));
-    }
-    let (mut go, stream) = connect(line, "switch", go_args, go_dials);
-    let dialed = (!go_dials).then(go_id);
-    let stack = session(&stream, &Config::cometbft(), &our_chans, NETWORK, dialed);
-    let mut d = Driver::new(stream, stack);
-    let mut sender = Sender::wrapped(&plan, OUR_SALT, bytes_value);
-    let mut checker = Checker::new(&theirs, GO_SALT);
-    let mut checked_info = false;
-    let mut closing = false;
-    let result = d.run(RUN, |d| {
-        if d.closed_reason().is_some() {
-            return true;
-        }
-        if d.peer_closed.is_some() {
-            // Go's graceful close: everything it sent arrived first.
-            while let Some((ch, msg)) = d.stack.poll_message() {
-                checker.receive(ch, unwrap_bytes_value(&msg).expect("BytesValue"));
-            }
-            return true;
-        }
-        if !d.is_connected() {
-            return false;
-        }
-        if !checked_info {
-            checked_info = true;
-            check_go_node_info(line, &d.stack.session, &go_chans);
-            let refused = d.stack.try_send(0x40, b"not for Go");
-            assert_eq!(
-                refused,
-                Err(mconn::conn::Error::PeerLacksChannel),
-                "Go has no channel 0x40"
-            );
-        }
-        let sent = sender.pump(&mut d.stack);
-        while let Some((ch, msg)) = d.stack.poll_message() {
-            checker.receive(ch, unwrap_bytes_value(&msg).expect("BytesValue"));
-        }
-        if !go_closes
-            && !closing
-            && sent
-            && checker.complete()
-            && d.flushed()
-            && go.find("recv_done").is_some()
-        {
-            d.stack.close();
-            closing = true;
-        }
-        false
-    });
-    if let Err(e) = result {
-        go.fail(&format!(
-            "our side: {e}; received {} messages, bad {:?}",
-            checker.msgs, checker.bad
-        ));
-    }
-    assert_eq!(
-        d.stack.session.remote_id(),
-        Some(go_id()),
-        "we authenticated Go's ID"
-    );
-    let ours = if go_closes {
-        format!(
-            "we saw the socket close ({:?}) after all of Go's messages",
-            d.peer_closed
-        )
-    } else {
-        if d.closed_reason() != Some("Conn(Closed): connection: closed") {
-            go.fail(&format!("we did not close gracefully: {:?}", d.events));
-        }
-        "we closed gracefully (queue flushed)".to_string()
-    };
-    d.finish();
-
-    let connected = go.wait("connected", WAIT);
-    let expect = [
-        ("remote_id", Value::from(key.node_id().to_string())),
-        ("id_ok", Value::from(true)),
-        ("outbound", Value::from(go_dials)),
-        ("moniker", Value::from(OUR_MONIKER)),
-        ("network", Value::from(NETWORK)),
-        ("version", Value::from(OUR_VERSION)),
-        ("channels", Value::from("21223040")),
-    ];
-    for (k, v) in expect {
-        if connected[k] != v {
-            go.fail(&format!(
-                "Go's view of us: {k} = {}, expected {v}",
-                connected[k]
-            ));
-        }
-    }
-    let try_send = go.wait("try_send", WAIT);
-    if try_send["ch"] != 0x20 || try_send["accepted"] != false {
-        go.fail(&format!("Go's Peer.Send on a channel we lack: {try_send}"));
-    }
-    check_we_received(&mut go, &checker, &theirs);
-    let (msgs, bytes) = check_go_received(&mut go, &plan);
-    let (their_msgs, their_bytes) = theirs.totals();
-    let closed = go.wait("closed", WAIT);
-    let go_close = if go_closes {
-        if closed["by"] != "us" {
-            go.fail(&format!("Go did not close itself: {closed}"));
-        }
-        "Go closed with FlushStop + StopPeerGracefully".to_string()
-    } else {
-        if !closed["reason"].as_str().unwrap_or("").contains("EOF") {
-            go.fail(&format!(
-                "Go saw {closed}, expected EOF after our graceful close"
-            ));
-        }
-        format!("Go's reactor saw RemovePeer({})", closed["reason"])
-    };
-    go.expect_clean_exit(WAIT);
-    report(
-        line,
-        if go_closes { "switch, Go closes" } else { "switch, we close" },
-        go_dials,
-        &format!(
-            "ok; to Go {msgs} messages / {bytes} bytes, from Go {their_msgs} / {their_bytes}, on 3 common channels (of 4 each); NodeInfo and IDs checked both ways; sends on a channel the peer lacks refused both ways; {ours}; {go_close}"
-        ),
-    );
-}
-
-fn check_go_node_info(line: Line, session: &Session<mconn::conn::GrowBuf>, go_chans: &[Chan]) {
-    let info = session.remote_node_info().expect("Go's NodeInfo");
-    assert_eq!(info.default_node_id, go_id().to_string());
-    assert_eq!(info.version, line.version().trim_start_matches('v'));
-    assert_eq!(
-        info.protocol_version,
-        ProtocolVersion::new(line.p2p_protocol(), 11, 0)
-    );
-    assert_eq!(info.network, NETWORK);
-    assert_eq!(info.moniker, "go-peer");
-    let ids: Vec<u8> = go_chans.iter().map(|c| c.0).collect();
-    assert_eq!(info.channels, &ids[..]);
 }
 
 // ---------------------------------------------------------------------------

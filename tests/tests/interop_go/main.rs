@@ -62,5 +62,5 @@ both_lines! {
     reject_wrong_id_we_dial_go => |l| reject(l, false, Reject::WrongId);
     packet_edge_go_dials_us => |l| packet_edge(l, true);
     packet_edge_we_dial_go => |l| packet_edge(l, false);
-    go_to_go_full_payload_on_high_channel => |l| scenarios::go_to_go_full_payload_on_high_channel(l);
+    go_to_go_full_payload_on_high_channel => scenarios::go_to_go_full_payload_on_high_channel;
 }

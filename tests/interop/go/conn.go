@@ -79,14 +79,14 @@ func runConn(o options) error {
 		case <-sent:
 			sent = nil
 		case reason := <-closed:
-			return reportClosed(m, start, reason)
+			return reportClosed(m, start, reason, o, mc)
 		}
 	}
 	if o.hold > 0 {
 		select {
 		case <-time.After(o.hold - time.Since(start)):
 		case reason := <-closed:
-			return reportClosed(m, start, reason)
+			return reportClosed(m, start, reason, o, mc)
 		}
 	}
 	emit("done", kv{"elapsed_ms": time.Since(start).Milliseconds()})
@@ -95,12 +95,18 @@ func runConn(o options) error {
 		emit("closed", kv{"reason": "local FlushStop", "by": "us"})
 		return nil
 	}
-	return reportClosed(m, start, <-closed)
+	return reportClosed(m, start, <-closed, o, mc)
 }
 
-func reportClosed(m *conn.MConnection, start time.Time, reason string) error {
+func reportClosed(m *conn.MConnection, start time.Time, reason string, o options, mc *muteConn) error {
 	_ = m.Stop()
 	emit("closed", kv{"reason": reason, "by": "peer_or_error", "after_ms": time.Since(start).Milliseconds()})
+	select {
+	case <-mc.muted:
+		// Play dead until the hold time is over: the socket stays open.
+		time.Sleep(o.hold - time.Since(start))
+	default:
+	}
 	return nil
 }
 

@@ -414,8 +414,15 @@ func (m *muteConn) Write(b []byte) (int, error) {
 	return m.Conn.Write(b)
 }
 
+// Close unblocks reads; once muted the socket itself stays open (a hung
+// peer does not close it) until the process exits.
 func (m *muteConn) Close() error {
 	m.once.Do(func() { close(m.closed) })
+	select {
+	case <-m.muted:
+		return nil
+	default:
+	}
 	return m.Conn.Close()
 }
 

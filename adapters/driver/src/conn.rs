@@ -30,6 +30,9 @@ pub struct State<B: ByteBuf> {
     pub(crate) flushed: bool,
     /// The driver loop returned.
     pub(crate) finished: bool,
+    /// The session is connected and the peer's NodeInfo can be read (the
+    /// core keeps it once both NodeInfos crossed, a moment after `Connected`).
+    ready: bool,
     ids: [u8; MAX_CHANNELS],
     count: usize,
     next_read: usize,
@@ -70,6 +73,7 @@ impl<B: ByteBuf> State<B> {
             end: None,
             flushed: false,
             finished: false,
+            ready: false,
             ids,
             count,
             next_read: 0,
@@ -128,6 +132,10 @@ impl<B: ByteBuf> State<B> {
                     self.wake_all();
                 }
             }
+        }
+        if !self.ready && self.session.is_connected() && self.session.remote_node_info().is_some() {
+            self.ready = true;
+            self.any.wake();
         }
         if caller == Caller::Reader {
             let mut arrived = false;
@@ -275,13 +283,14 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
     }
 
     /// Waits until the handshake and NodeInfo exchange finished (the
-    /// session enforces their deadlines), or the connection ended.
+    /// session enforces their deadlines) and the peer's NodeInfo is
+    /// readable, or the connection ended.
     pub async fn connected(&self) -> Result<(), Error> {
         poll_fn(|cx| {
             self.with(|s| {
                 if let Some(end) = s.end {
                     Poll::Ready(Err(Error::Closed(end)))
-                } else if s.session.is_connected() {
+                } else if s.ready {
                     Poll::Ready(Ok(()))
                 } else {
                     s.any.register(cx.waker());

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use mconn_smol::{Disconnect, Error, Listener, NodeConfig, Peer};
 
-const LIMIT: Duration = Duration::from_secs(60);
+const LIMIT: Duration = Duration::from_secs(180);
 
 /// Runs `fut` on smol, failing the test if it takes longer than `LIMIT`.
 fn bounded<T>(fut: impl std::future::Future<Output = T>) -> T {
@@ -36,7 +36,19 @@ fn smol_pair_exchange(encrypted: bool) {
         let (a, b) = pair(config(1, encrypted), config(2, encrypted)).await;
         check_identity(&a, 2, true);
         check_identity(&b, 1, false);
-        futures::join!(exchange(&a), exchange(&b));
+        let watchdog = async {
+            smol::Timer::after(LIMIT - Duration::from_secs(10)).await;
+            for (name, p) in [("a", &a), ("b", &b)] {
+                eprintln!("{name}: {:?} end {:?}", p.stats(), p.disconnect_reason());
+                for ch in [0x10, 0x11, 0x12] {
+                    eprintln!("  {:?}", p.channel_stats(ch));
+                }
+            }
+        };
+        let both = async {
+            futures::join!(exchange(&a), exchange(&b));
+        };
+        smol::future::or(both, watchdog).await;
         a.close().await.unwrap();
         assert_eq!(b.recv(0x10).await, Err(Error::Closed(Disconnect::Eof)));
     });

@@ -11,7 +11,7 @@ use mconn::session::SessionConfig;
 use mconn_tokio::{connect, ConnectError, Disconnect, Error, Listener, NodeConfig, Peer};
 use tokio::time::timeout;
 
-const LIMIT: Duration = Duration::from_secs(60);
+const LIMIT: Duration = Duration::from_secs(180);
 
 async fn pair(a: NodeConfig, b: NodeConfig) -> (Peer, Peer) {
     let listener = Listener::bind("127.0.0.1:0", b).await.unwrap();

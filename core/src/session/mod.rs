@@ -451,8 +451,14 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
 
     /// The peer's NodeInfo, once received and accepted.
     pub fn remote_node_info(&self) -> Option<NodeInfo<'_>> {
-        let peer = self.up.peer_info.as_ref()?;
-        NodeInfo::decode(peer.as_ref()).ok()
+        let bytes = match (&self.up.peer_info, &self.up.exchange) {
+            (Some(peer), _) => peer.as_ref(),
+            // Accepted (its deadline is gone) while our own NodeInfo is
+            // still going out: the exchange holds the peer's body.
+            (None, Some(exchange)) if self.up.deadline.is_none() => exchange.peer_bytes()?,
+            _ => return None,
+        };
+        NodeInfo::decode(bytes).ok()
     }
 
     /// Connection-wide counters.

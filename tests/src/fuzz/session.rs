@@ -220,6 +220,10 @@ impl Peer {
                 assert!(self.closed.is_some() || self.s.is_closed() || self.closing)
             }
             Err(Error::Full) | Err(Error::TooLarge) => assert!(self.connected),
+            Err(Error::PeerLacksChannel) => {
+                let info = self.s.remote_node_info().expect("connected");
+                assert!(!info.channels.contains(&id), "peer has {id:#x}");
+            }
             Err(e) => panic!("try_send: {e:?}"),
         }
         self.events();

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use mconn::conn::{Config, GrowBuf};
 use mconn::identity::NodeKey;
-use mconn::secret::RustCryptoChaCha;
+use mconn::secret::{AeadBackend, RingChaCha, RustCryptoChaCha};
+use crate::driver::Sec;
 use mconn::session::{Event, Security, Session, SessionConfig};
 use mconn::wire::node_info::{NodeInfo, ProtocolVersion};
 use mconn::Instant;
@@ -55,9 +56,9 @@ pub struct PerMsg {
     pub bytes: f64,
 }
 
-type S = Session<GrowBuf, RustCryptoChaCha>;
+type S<A = RustCryptoChaCha> = Session<GrowBuf, A>;
 
-fn pair(encrypted: bool) -> (S, S) {
+fn pair<A: AeadBackend>(encrypted: bool) -> (S<A>, S<A>) {
     let (ka, kb) = (NodeKey::from_seed([1; 32]), NodeKey::from_seed([2; 32]));
     let (ida, idb) = (ka.node_id().to_string(), kb.node_id().to_string());
     let info = |id| NodeInfo {
@@ -82,9 +83,9 @@ fn pair(encrypted: bool) -> (S, S) {
     };
     let make = |len| Some(GrowBuf::new(len));
     let chans = channels();
-    let mut a = S::new(&cfg, &chans, &info(&ida), sec(&ka, 3), None, Instant::ZERO, make)
+    let mut a = S::<A>::new(&cfg, &chans, &info(&ida), sec(&ka, 3), None, Instant::ZERO, make)
         .expect("session");
-    let mut b = S::new(&cfg, &chans, &info(&idb), sec(&kb, 4), None, Instant::ZERO, make)
+    let mut b = S::<A>::new(&cfg, &chans, &info(&idb), sec(&kb, 4), None, Instant::ZERO, make)
         .expect("session");
     let mut wire = vec![0u8; 1 << 16];
     for _ in 0..10 {
@@ -99,7 +100,7 @@ fn pair(encrypted: bool) -> (S, S) {
 }
 
 /// Sends `count` messages of `size` bytes from a to b; returns delivered.
-fn exchange(a: &mut S, b: &mut S, msg: &[u8], count: usize, wire: &mut [u8]) -> usize {
+fn exchange<A: AeadBackend>(a: &mut S<A>, b: &mut S<A>, msg: &[u8], count: usize, wire: &mut [u8]) -> usize {
     let now = Instant::ZERO;
     let (mut queued, mut got) = (0, 0);
     while got < count {
@@ -126,7 +127,7 @@ fn exchange(a: &mut S, b: &mut S, msg: &[u8], count: usize, wire: &mut [u8]) -> 
 
 /// Steady-state allocations per message of `size` bytes.
 pub fn per_message(size: usize, encrypted: bool) -> PerMsg {
-    let (mut a, mut b) = pair(encrypted);
+    let (mut a, mut b) = pair::<RustCryptoChaCha>(encrypted);
     let msg = vec![0x5au8; size];
     let mut wire = vec![0u8; 1 << 16];
     let count = ((64 << 20) / size).clamp(32, 20_000);
@@ -138,4 +139,28 @@ pub fn per_message(size: usize, encrypted: bool) -> PerMsg {
         allocs: (a1 - a0) as f64 / got as f64,
         bytes: (b1 - b0) as f64 / got as f64,
     }
+}
+
+/// Bytes/s of two in-memory sessions on one core: everything mconn does per
+/// byte (framing, seal, open, reassembly) without the kernel.
+pub fn inmem_rate(size: usize, sec: Sec, dur: std::time::Duration) -> f64 {
+    match sec {
+        Sec::Ring => inmem::<RingChaCha>(size, true, dur),
+        Sec::RustCrypto => inmem::<RustCryptoChaCha>(size, true, dur),
+        Sec::Plain => inmem::<RustCryptoChaCha>(size, false, dur),
+    }
+}
+
+fn inmem<A: AeadBackend>(size: usize, encrypted: bool, dur: std::time::Duration) -> f64 {
+    let (mut a, mut b) = pair::<A>(encrypted);
+    let msg = vec![0x5au8; size];
+    let mut wire = vec![0u8; 1 << 16];
+    let batch = ((4 << 20) / size).max(4);
+    exchange(&mut a, &mut b, &msg, batch, &mut wire);
+    let start = std::time::Instant::now();
+    let mut got = 0;
+    while start.elapsed() < dur {
+        got += exchange(&mut a, &mut b, &msg, batch, &mut wire);
+    }
+    (got * size) as f64 / start.elapsed().as_secs_f64()
 }

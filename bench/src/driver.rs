@@ -216,8 +216,15 @@ async fn drive<A: AeadBackend, P: App>(
         if connected {
             app_wake = app.pump(s);
         }
+        // At most one buffer's worth of new output per turn, so the
+        // application gets to queue urgent messages between buffers.
+        let mut refills = 0;
         loop {
             if wlo == whi {
+                if refills == 1 {
+                    break;
+                }
+                refills += 1;
                 whi = s.poll_transmit(t, &mut wbuf);
                 wlo = 0;
                 if whi == 0 {

@@ -141,12 +141,23 @@ impl App for Receiver {
     }
 }
 
-/// mconn ↔ mconn.
+/// mconn ↔ mconn, defaults.
 pub fn mconn(net: &Net, load: Load, sec: Sec, io_buf: usize) -> Lat {
+    mconn_with(net, load, sec, io_buf, Config::cometbft())
+}
+
+/// mconn ↔ mconn with send and receive rate caps (bytes/s).
+pub fn mconn_capped(net: &Net, load: Load, sec: Sec, io_buf: usize, rate: u32) -> Lat {
+    let mut config = Config::cometbft();
+    config.send_rate = Some(rate);
+    config.recv_rate = Some(rate);
+    mconn_with(net, load, sec, io_buf, config)
+}
+
+fn mconn_with(net: &Net, load: Load, sec: Sec, io_buf: usize, config: Config) -> Lat {
     let listener = net.listen();
     let addr = listener.local_addr().expect("addr");
     let opts = Opts { sec, io_buf };
-    let config = Config::cometbft();
     std::thread::scope(|s| {
         let recv = s.spawn(move || {
             let (sock, _) = listener.accept().expect("accept");

@@ -276,6 +276,9 @@ fn main() {
             Job { scenario: "ceiling", case: "seal 1028 B".into(), system: "aead", config: "RustCrypto chacha20poly1305 (mconn default)".into(), run: Box::new(move || Ok(throughput::seal_rate_of(Sec::RustCrypto, d))) },
             Job { scenario: "ceiling", case: "seal 1028 B".into(), system: "aead", config: "ring (mconn feature `ring`)".into(), run: Box::new(move || Ok(throughput::seal_rate_of(Sec::Ring, d))) },
         ];
+        for (sec, name) in [(Sec::Plain, "plaintext"), (Sec::RustCrypto, "RustCrypto"), (Sec::Ring, "ring")] {
+            jobs.push(Job { scenario: "ceiling", case: "mconn in memory, 1 MiB messages".into(), system: "mconn", config: format!("session pair on one core, {name}"), run: Box::new(move || Ok(allocs::inmem_rate(1 << 20, sec, d))) });
+        }
         if let Some(go) = go {
             jobs.push(Job { scenario: "ceiling", case: "seal 1028 B".into(), system: "aead", config: "Go x/crypto chacha20poly1305 (CometBFT)".into(), run: Box::new(move || go.seal_rate(d)) });
         }
@@ -301,6 +304,7 @@ fn main() {
         let mut systems: Vec<(&'static str, String, Box<dyn Fn() -> Result<latency::Lat, String> + '_>)> = vec![
             ("mconn", "SecretConnection, RustCrypto, 64 KiB driver buffers".into(), Box::new(move || Ok(latency::mconn(net, load, Sec::RustCrypto, 64 * 1024)))),
         ];
+        systems.push(("mconn", "SecretConnection, RustCrypto, 5 MB/s rate caps (as CometBFT defaults)".into(), Box::new(move || Ok(latency::mconn_capped(net, load, Sec::RustCrypto, 64 * 1024, 5_120_000)))));
         if !q {
             systems.push(("mconn", "SecretConnection, ring, 64 KiB driver buffers".into(), Box::new(move || Ok(latency::mconn(net, load, Sec::Ring, 64 * 1024)))));
         }

@@ -132,7 +132,9 @@ pub fn ratios(figs: &[Figure]) -> Vec<String> {
                 let _ = write!(line, " CometBFT ÷ ceiling = {:.2};", c.median / ceil);
             }
         }
-        out.push(line.trim_end_matches(';').to_string());
+        if line.ends_with(';') {
+            out.push(line.trim_end_matches(';').to_string());
+        }
     }
     for metric in ["p50 ms", "p99 ms", "max ms"] {
         let lat = |sys: &str, conf: Option<&str>| {

@@ -287,6 +287,15 @@ impl Config {
             if c.priority == 0 {
                 return Err(ConfigError::ZeroPriority(c.id));
             }
+            // A payload of 0 (protobuf, id >= 0x80, max payload 1) would
+            // send empty non-eof packets forever.
+            if self
+                .codec
+                .payload_for_channel(c.id, self.max_packet_payload)
+                == 0
+            {
+                return Err(ConfigError::PayloadSize);
+            }
             if c.send_queue_capacity == 0 {
                 return Err(ConfigError::ZeroQueue(c.id));
             }
@@ -317,7 +326,8 @@ pub enum ConfigError {
     NoChannels,
     /// More than [`MAX_CHANNELS`].
     TooManyChannels,
-    /// `max_packet_payload` is 0 or above [`MAX_PAYLOAD_LIMIT`].
+    /// `max_packet_payload` is 0 or above [`MAX_PAYLOAD_LIMIT`], or leaves
+    /// no room for data on some channel.
     PayloadSize,
     /// Keepalive intervals are zero, or the pong timeout is not below the ping interval.
     Keepalive,

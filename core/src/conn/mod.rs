@@ -376,6 +376,14 @@ impl<B: ByteBuf> MConnection<B> {
         if self.st.state == State::Closed {
             return;
         }
+        // A rate cap's ready time may be the deadline: refill so that
+        // poll_timeout moves on even if no input or transmit follows.
+        for rate in [&mut self.st.send_rate, &mut self.st.recv_rate]
+            .into_iter()
+            .flatten()
+        {
+            rate.allows(now);
+        }
         if let Err(reason) = self.st.keepalive.handle_timeout(now, self.st.stalled) {
             self.st.close(reason);
         }

@@ -143,6 +143,8 @@ struct Upper<B: ByteBuf> {
     peer_info: Option<Sized<B>>,
     dialed: Option<NodeId>,
     remote_id: Option<NodeId>,
+    /// Channel ids the peer's NodeInfo lists (bit per id).
+    peer_channels: [u64; 4],
     conn: MConnection<B>,
     events: heapless::Deque<Event, 4>,
 }
@@ -237,6 +239,7 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
                 peer_info: None,
                 dialed,
                 remote_id: None,
+                peer_channels: [0; 4],
                 conn,
                 events: heapless::Deque::new(),
             },
@@ -380,10 +383,7 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
             Phase::Closed => return Err(Error::Closed),
             _ => return Err(Error::NotConnected),
         }
-        if !self
-            .remote_node_info()
-            .is_some_and(|info| info.channels.contains(&ch))
-        {
+        if self.up.peer_channels[usize::from(ch / 64)] & (1 << (ch % 64)) == 0 {
             return Err(Error::PeerLacksChannel);
         }
         self.up.conn.try_send(ch, msg)
@@ -516,12 +516,16 @@ impl<B: ByteBuf> Upper<B> {
             .peer_info()
             .and_then(|i| i.default_node_id.parse::<NodeId>().ok());
         let remote = self.remote_id.or(claimed).unwrap_or(NodeId([0; 20]));
-        let checked = exchange
-            .finish(&remote.0, self.dialed.as_ref().map(|d| &d.0))
-            .map(|_| ());
-        if let Err(e) = checked {
-            self.close(CloseReason::NodeInfo(e));
-            return;
+        match exchange.finish(&remote.0, self.dialed.as_ref().map(|d| &d.0)) {
+            Ok(info) => {
+                for &ch in info.channels {
+                    self.peer_channels[usize::from(ch / 64)] |= 1 << (ch % 64);
+                }
+            }
+            Err(e) => {
+                self.close(CloseReason::NodeInfo(e));
+                return;
+            }
         }
         self.remote_id = Some(remote);
         self.phase = Phase::Running;

@@ -5,10 +5,10 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::driver::Sec;
 use mconn::conn::{Config, GrowBuf};
 use mconn::identity::NodeKey;
 use mconn::secret::{AeadBackend, RingChaCha, RustCryptoChaCha};
-use crate::driver::Sec;
 use mconn::session::{Event, Security, Session, SessionConfig};
 use mconn::wire::node_info::{NodeInfo, ProtocolVersion};
 use mconn::Instant;
@@ -44,7 +44,10 @@ unsafe impl GlobalAlloc for Counting {
 }
 
 fn counts() -> (u64, u64) {
-    (ALLOCS.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed))
+    (
+        ALLOCS.load(Ordering::Relaxed),
+        BYTES.load(Ordering::Relaxed),
+    )
 }
 
 /// Allocations and bytes allocated per delivered message.
@@ -83,10 +86,26 @@ fn pair<A: AeadBackend>(encrypted: bool) -> (S<A>, S<A>) {
     };
     let make = |len| Some(GrowBuf::new(len));
     let chans = channels();
-    let mut a = S::<A>::new(&cfg, &chans, &info(&ida), sec(&ka, 3), None, Instant::ZERO, make)
-        .expect("session");
-    let mut b = S::<A>::new(&cfg, &chans, &info(&idb), sec(&kb, 4), None, Instant::ZERO, make)
-        .expect("session");
+    let mut a = S::<A>::new(
+        &cfg,
+        &chans,
+        &info(&ida),
+        sec(&ka, 3),
+        None,
+        Instant::ZERO,
+        make,
+    )
+    .expect("session");
+    let mut b = S::<A>::new(
+        &cfg,
+        &chans,
+        &info(&idb),
+        sec(&kb, 4),
+        None,
+        Instant::ZERO,
+        make,
+    )
+    .expect("session");
     let mut wire = vec![0u8; 1 << 16];
     for _ in 0..10 {
         let n = a.poll_transmit(Instant::ZERO, &mut wire);
@@ -100,7 +119,13 @@ fn pair<A: AeadBackend>(encrypted: bool) -> (S<A>, S<A>) {
 }
 
 /// Sends `count` messages of `size` bytes from a to b; returns delivered.
-fn exchange<A: AeadBackend>(a: &mut S<A>, b: &mut S<A>, msg: &[u8], count: usize, wire: &mut [u8]) -> usize {
+fn exchange<A: AeadBackend>(
+    a: &mut S<A>,
+    b: &mut S<A>,
+    msg: &[u8],
+    count: usize,
+    wire: &mut [u8],
+) -> usize {
     let now = Instant::ZERO;
     let (mut queued, mut got) = (0, 0);
     while got < count {
@@ -163,4 +188,25 @@ fn inmem<A: AeadBackend>(size: usize, encrypted: bool, dur: std::time::Duration)
         got += exchange(&mut a, &mut b, &msg, batch, &mut wire);
     }
     (got * size) as f64 / start.elapsed().as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The counting allocator sees allocations (so a 0 in the report is real).
+    #[test]
+    fn counter_counts() {
+        let (a0, b0) = counts();
+        let v = std::hint::black_box(vec![1u8; 4096]);
+        let (a1, b1) = counts();
+        assert!(a1 > a0 && b1 >= b0 + 4096);
+        drop(v);
+    }
+
+    #[test]
+    fn steady_state_is_measured() {
+        let p = per_message(1024, true);
+        assert!(p.allocs.is_finite() && p.bytes.is_finite());
+    }
 }

@@ -118,7 +118,9 @@ pub enum End {
 /// goes away.
 pub async fn run<P: App>(stream: StdStream, opts: Opts, config: Config, app: &mut P) -> End {
     match opts.sec {
-        Sec::Plain | Sec::RustCrypto => run_with::<RustCryptoChaCha, P>(stream, opts, config, app).await,
+        Sec::Plain | Sec::RustCrypto => {
+            run_with::<RustCryptoChaCha, P>(stream, opts, config, app).await
+        }
         Sec::Ring => run_with::<RingChaCha, P>(stream, opts, config, app).await,
     }
 }

@@ -43,7 +43,11 @@ impl GoConf {
     /// Short label.
     pub fn label(self) -> String {
         match self.rate {
-            Some(r) => format!("defaults ({} MB/s cap, flush {} ms)", r / 1_000_000, self.flush_ms),
+            Some(r) => format!(
+                "defaults ({} MB/s cap, flush {} ms)",
+                r / 1_000_000,
+                self.flush_ms
+            ),
             None => format!("uncapped, flush {} ms", self.flush_ms),
         }
     }
@@ -103,7 +107,10 @@ impl Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
         std::thread::sleep(Duration::from_millis(50));
-        self.err.lock().map(|s| s.trim().to_string()).unwrap_or_default()
+        self.err
+            .lock()
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
     }
 
     /// Closes stdin (the signal for idle roles to exit) and waits briefly.
@@ -184,11 +191,15 @@ impl Go {
         spawn(Command::new(exe).args(args))
     }
 
-
     /// Runs a receiver and a sender with the same `args`; returns the
     /// receiver's JSON result.
     pub fn pair(&self, net: &Net, args: &[String]) -> Result<serde_json::Value, String> {
-        let mut recv_args = vec!["-role".into(), "recv".into(), "-listen".into(), net.listen_addr()];
+        let mut recv_args = vec![
+            "-role".into(),
+            "recv".into(),
+            "-listen".into(),
+            net.listen_addr(),
+        ];
         recv_args.extend_from_slice(args);
         let mut recv = self.spawn(&net.exec_prefix(true), &recv_args)?;
         let addr = recv.listening()?;
@@ -202,7 +213,10 @@ impl Go {
 
     /// Raw ChaCha20-Poly1305 seal rate of Go's x/crypto, bytes/s.
     pub fn seal_rate(&self, dur: Duration) -> Result<f64, String> {
-        let mut p = self.spawn(&[], &["-role".into(), "seal".into(), "-dur".into(), ms(dur)])?;
+        let mut p = self.spawn(
+            &[],
+            &["-role".into(), "seal".into(), "-dur".into(), ms(dur)],
+        )?;
         let v = p.json()?;
         v["bytes_per_sec"]
             .as_f64()

@@ -11,7 +11,7 @@ use mconn::conn::Config;
 use crate::driver::{self, unix_nanos, App, Opts, Sec, Tx, BULK, URGENT};
 use crate::gobench::{ms, Go, GoConf};
 use crate::net::Net;
-use crate::stats::percentile;
+use crate::stats::{percentile, Figure};
 use crate::throughput::{rt, yamux_client, yamux_config, yamux_server};
 
 /// Bulk message size.
@@ -286,4 +286,98 @@ pub fn cometbft(go: &Go, net: &Net, load: Load, conf: GoConf) -> Result<Lat, Str
         count: v["urgent"].as_u64().unwrap_or(0) as usize,
         bulk_rate: f("bulk_bytes") / f("secs"),
     })
+}
+
+/// A named system under test.
+struct System<'a> {
+    name: &'static str,
+    config: String,
+    run: Box<dyn Fn() -> Result<Lat, String> + 'a>,
+}
+
+/// The latency scenario: every system `runs` times, interleaved.
+pub fn figures(go: Option<&Go>, quick: bool, runs: usize) -> Vec<Figure> {
+    let load = Load {
+        dur: Duration::from_millis(if quick { 1000 } else { 3000 }),
+        interval: Duration::from_millis(5),
+    };
+    let case = "100 B every 5 ms (priority 10) under saturated 64 KiB bulk (priority 1)";
+    let net = &Net::Loopback;
+    let buf = 64 * 1024;
+    let mut systems = vec![
+        System {
+            name: "mconn",
+            config: "SecretConnection, RustCrypto, defaults (no caps)".into(),
+            run: Box::new(move || Ok(mconn(net, load, Sec::RustCrypto, buf))),
+        },
+        System {
+            name: "mconn",
+            config: "SecretConnection, RustCrypto, 5 MB/s rate caps (as CometBFT defaults)".into(),
+            run: Box::new(move || Ok(mconn_capped(net, load, Sec::RustCrypto, buf, 5_120_000))),
+        },
+    ];
+    if !quick {
+        systems.push(System {
+            name: "mconn",
+            config: "SecretConnection, ring, defaults (no caps)".into(),
+            run: Box::new(move || Ok(mconn(net, load, Sec::Ring, buf))),
+        });
+    }
+    if let Some(go) = go {
+        for conf in [GoConf::DEFAULTS, GoConf::TUNED] {
+            systems.push(System {
+                name: "cometbft",
+                config: format!("SecretConnection, {}", conf.label()),
+                run: Box::new(move || cometbft(go, net, load, conf)),
+            });
+        }
+    }
+    systems.push(System {
+        name: "yamux",
+        config: "plaintext, 2 streams, no priorities".into(),
+        run: Box::new(move || Ok(yamux(net, load))),
+    });
+    let mut res: Vec<Vec<Lat>> = vec![Vec::new(); systems.len()];
+    for round in 0..runs {
+        for (i, s) in systems.iter().enumerate() {
+            match (s.run)() {
+                Ok(l) => {
+                    eprintln!(
+                        "[{}/{runs}] latency {} · {}: p50 {:.2} p99 {:.2} max {:.2} ms ({} urgent, bulk {:.0} MB/s)",
+                        round + 1,
+                        s.name,
+                        s.config,
+                        l.p50,
+                        l.p99,
+                        l.max,
+                        l.count,
+                        l.bulk_rate / 1e6
+                    );
+                    res[i].push(l);
+                }
+                Err(e) => eprintln!("latency {} {}: {e}", s.name, s.config),
+            }
+        }
+    }
+    let mut figs = Vec::new();
+    for (s, r) in systems.iter().zip(res) {
+        if r.is_empty() {
+            figs.push(Figure::skipped(
+                "latency", case, s.name, &s.config, "failed",
+            ));
+            continue;
+        }
+        let col = |m: &str, higher: bool, v: Vec<f64>| {
+            Figure::new("latency", case, s.name, &s.config, m, higher, v)
+        };
+        figs.push(col("p50 ms", false, r.iter().map(|l| l.p50).collect()));
+        figs.push(col("p99 ms", false, r.iter().map(|l| l.p99).collect()));
+        figs.push(col("max ms", false, r.iter().map(|l| l.max).collect()));
+        figs.push(col(
+            "bulk MB/s",
+            true,
+            r.iter().map(|l| l.bulk_rate / 1e6).collect(),
+        ));
+    }
+    figs
 }

@@ -32,7 +32,14 @@ use throughput::Shape;
 #[global_allocator]
 static ALLOC: allocs::Counting = allocs::Counting;
 
-const SCENARIOS: [&str; 6] = ["allocs", "ceilings", "throughput", "latency", "peers", "netem"];
+const SCENARIOS: [&str; 6] = [
+    "allocs",
+    "ceilings",
+    "throughput",
+    "latency",
+    "peers",
+    "netem",
+];
 
 struct Args {
     quick: bool,
@@ -75,10 +82,18 @@ fn parse_args() -> Args {
                 }
             }
             "--runs" => {
-                a.runs = Some(it.next().and_then(|n| n.parse().ok()).unwrap_or_else(|| usage()))
+                a.runs = Some(
+                    it.next()
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or_else(|| usage()),
+                )
             }
             "--peers" => {
-                a.peers = Some(it.next().and_then(|n| n.parse().ok()).unwrap_or_else(|| usage()))
+                a.peers = Some(
+                    it.next()
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or_else(|| usage()),
+                )
             }
             "-h" | "--help" => usage(),
             _ => usage(),
@@ -130,7 +145,13 @@ fn run_jobs(jobs: &[Job<'_>], runs: usize, metric: &str, scale: f64, higher: boo
         .zip(errors)
         .map(|((j, s), e)| {
             if s.is_empty() {
-                Figure::skipped(j.scenario, &j.case, j.system, &j.config, &e.unwrap_or_default())
+                Figure::skipped(
+                    j.scenario,
+                    &j.case,
+                    j.system,
+                    &j.config,
+                    &e.unwrap_or_default(),
+                )
             } else {
                 Figure::new(j.scenario, &j.case, j.system, &j.config, metric, higher, s)
             }
@@ -166,7 +187,10 @@ fn throughput_jobs<'a>(
         let sz = size_label(size);
         let plain = format!("{sz} plaintext");
         let enc = format!("{sz} encrypted");
-        let mut job = |case: &str, system: &'static str, config: String, run: Box<dyn Fn() -> Result<f64, String> + 'a>| {
+        let mut job = |case: &str,
+                       system: &'static str,
+                       config: String,
+                       run: Box<dyn Fn() -> Result<f64, String> + 'a>| {
             jobs.push(Job {
                 scenario,
                 case: case.to_string(),
@@ -175,22 +199,62 @@ fn throughput_jobs<'a>(
                 run,
             })
         };
-        job(&plain, "tcp", "raw write/read loop, 64 KiB buffers (ceiling)".into(), Box::new(move || Ok(throughput::tcp(net, shape))));
-        job(&plain, "mconn", "defaults (no rate cap, no flush timer)".into(), Box::new(move || Ok(throughput::mconn(net, shape, Sec::Plain))));
+        job(
+            &plain,
+            "tcp",
+            "raw write/read loop, 64 KiB buffers (ceiling)".into(),
+            Box::new(move || Ok(throughput::tcp(net, shape))),
+        );
+        job(
+            &plain,
+            "mconn",
+            "defaults (no rate cap, no flush timer)".into(),
+            Box::new(move || Ok(throughput::mconn(net, shape, Sec::Plain))),
+        );
         if let Some(go) = go {
             for &conf in go_confs {
-                job(&plain, "cometbft", conf.label(), Box::new(move || throughput::cometbft(go, net, shape, false, conf)));
+                job(
+                    &plain,
+                    "cometbft",
+                    conf.label(),
+                    Box::new(move || throughput::cometbft(go, net, shape, false, conf)),
+                );
             }
         }
-        job(&plain, "yamux", "default config".into(), Box::new(move || Ok(throughput::yamux(net, shape, false))));
+        job(
+            &plain,
+            "yamux",
+            "default config".into(),
+            Box::new(move || Ok(throughput::yamux(net, shape, false))),
+        );
         if full || scenario == "throughput" {
-            job(&plain, "yamux", "split send size 256 KiB".into(), Box::new(move || Ok(throughput::yamux(net, shape, true))));
+            job(
+                &plain,
+                "yamux",
+                "split send size 256 KiB".into(),
+                Box::new(move || Ok(throughput::yamux(net, shape, true))),
+            );
         }
-        job(&enc, "mconn", "SecretConnection, RustCrypto AEAD (default)".into(), Box::new(move || Ok(throughput::mconn(net, shape, Sec::RustCrypto))));
-        job(&enc, "mconn", "SecretConnection, ring AEAD".into(), Box::new(move || Ok(throughput::mconn(net, shape, Sec::Ring))));
+        job(
+            &enc,
+            "mconn",
+            "SecretConnection, RustCrypto AEAD (default)".into(),
+            Box::new(move || Ok(throughput::mconn(net, shape, Sec::RustCrypto))),
+        );
+        job(
+            &enc,
+            "mconn",
+            "SecretConnection, ring AEAD".into(),
+            Box::new(move || Ok(throughput::mconn(net, shape, Sec::Ring))),
+        );
         if let Some(go) = go {
             for &conf in go_confs {
-                job(&enc, "cometbft", conf.label(), Box::new(move || throughput::cometbft(go, net, shape, true, conf)));
+                job(
+                    &enc,
+                    "cometbft",
+                    conf.label(),
+                    Box::new(move || throughput::cometbft(go, net, shape, true, conf)),
+                );
             }
         }
     }
@@ -214,9 +278,15 @@ fn machine() -> Vec<String> {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string()))
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
+        })
         .and_then(|kb| kb.parse::<u64>().ok())
-        .map_or(String::new(), |kb| format!("{:.1} GiB RAM", kb as f64 / 1048576.0));
+        .map_or(String::new(), |kb| {
+            format!("{:.1} GiB RAM", kb as f64 / 1048576.0)
+        });
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let gomod = include_str!("../go/go.mod");
     let comet = gomod
@@ -237,7 +307,11 @@ fn main() {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("__mconn-node") {
         let n = argv.get(2).and_then(|n| n.parse().ok()).unwrap_or(100);
-        peers::node_main(n);
+        let buf = argv
+            .get(3)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(peers::PEER_IO_BUF);
+        peers::node_main(n, buf);
     }
     let args = parse_args();
     let want = |s: &str| args.only.iter().any(|o| o == s);
@@ -262,25 +336,74 @@ fn main() {
 
     if want("allocs") {
         for (size, enc) in [(1024, true), (1 << 20, true), (1024, false)] {
-            let case = format!("{} {}", size_label(size), if enc { "encrypted" } else { "plaintext" });
-            let r: Vec<allocs::PerMsg> = (0..runs).map(|_| allocs::per_message(size, enc)).collect();
+            let case = format!(
+                "{} {}",
+                size_label(size),
+                if enc { "encrypted" } else { "plaintext" }
+            );
+            let r: Vec<allocs::PerMsg> =
+                (0..runs).map(|_| allocs::per_message(size, enc)).collect();
             eprintln!("allocs {case}: {:?}", r[0]);
-            figs.push(Figure::new("allocs", &case, "mconn", "in-memory session pair", "allocs/msg", false, r.iter().map(|p| p.allocs).collect()));
-            figs.push(Figure::new("allocs", &case, "mconn", "in-memory session pair", "bytes/msg", false, r.iter().map(|p| p.bytes).collect()));
+            figs.push(Figure::new(
+                "allocs",
+                &case,
+                "mconn",
+                "in-memory session pair",
+                "allocs/msg",
+                false,
+                r.iter().map(|p| p.allocs).collect(),
+            ));
+            figs.push(Figure::new(
+                "allocs",
+                &case,
+                "mconn",
+                "in-memory session pair",
+                "bytes/msg",
+                false,
+                r.iter().map(|p| p.bytes).collect(),
+            ));
         }
     }
 
     if want("ceilings") {
         let d = Duration::from_millis(if q { 300 } else { 1000 });
         let mut jobs: Vec<Job<'_>> = vec![
-            Job { scenario: "ceiling", case: "seal 1028 B".into(), system: "aead", config: "RustCrypto chacha20poly1305 (mconn default)".into(), run: Box::new(move || Ok(throughput::seal_rate_of(Sec::RustCrypto, d))) },
-            Job { scenario: "ceiling", case: "seal 1028 B".into(), system: "aead", config: "ring (mconn feature `ring`)".into(), run: Box::new(move || Ok(throughput::seal_rate_of(Sec::Ring, d))) },
+            Job {
+                scenario: "ceiling",
+                case: "seal 1028 B".into(),
+                system: "aead",
+                config: "RustCrypto chacha20poly1305 (mconn default)".into(),
+                run: Box::new(move || Ok(throughput::seal_rate_of(Sec::RustCrypto, d))),
+            },
+            Job {
+                scenario: "ceiling",
+                case: "seal 1028 B".into(),
+                system: "aead",
+                config: "ring (mconn feature `ring`)".into(),
+                run: Box::new(move || Ok(throughput::seal_rate_of(Sec::Ring, d))),
+            },
         ];
-        for (sec, name) in [(Sec::Plain, "plaintext"), (Sec::RustCrypto, "RustCrypto"), (Sec::Ring, "ring")] {
-            jobs.push(Job { scenario: "ceiling", case: "mconn in memory, 1 MiB messages".into(), system: "mconn", config: format!("session pair on one core, {name}"), run: Box::new(move || Ok(allocs::inmem_rate(1 << 20, sec, d))) });
+        for (sec, name) in [
+            (Sec::Plain, "plaintext"),
+            (Sec::RustCrypto, "RustCrypto"),
+            (Sec::Ring, "ring"),
+        ] {
+            jobs.push(Job {
+                scenario: "ceiling",
+                case: "mconn in memory, 1 MiB messages".into(),
+                system: "mconn",
+                config: format!("session pair on one core, {name}"),
+                run: Box::new(move || Ok(allocs::inmem_rate(1 << 20, sec, d))),
+            });
         }
         if let Some(go) = go {
-            jobs.push(Job { scenario: "ceiling", case: "seal 1028 B".into(), system: "aead", config: "Go x/crypto chacha20poly1305 (CometBFT)".into(), run: Box::new(move || go.seal_rate(d)) });
+            jobs.push(Job {
+                scenario: "ceiling",
+                case: "seal 1028 B".into(),
+                system: "aead",
+                config: "Go x/crypto chacha20poly1305 (CometBFT)".into(),
+                run: Box::new(move || go.seal_rate(d)),
+            });
         }
         figs.extend(run_jobs(&jobs, runs, "MB/s", 1e-6, true));
     }
@@ -294,93 +417,23 @@ fn main() {
     }
 
     if want("latency") {
-        let load = latency::Load {
-            dur: Duration::from_millis(if q { 1000 } else { 3000 }),
-            interval: Duration::from_millis(5),
-        };
-        let case = "100 B every 5 ms (priority 10) under saturated 64 KiB bulk (priority 1)".to_string();
-        let net = Net::Loopback;
-        let net = &net;
-        let mut systems: Vec<(&'static str, String, Box<dyn Fn() -> Result<latency::Lat, String> + '_>)> = vec![
-            ("mconn", "SecretConnection, RustCrypto, 64 KiB driver buffers".into(), Box::new(move || Ok(latency::mconn(net, load, Sec::RustCrypto, 64 * 1024)))),
-        ];
-        systems.push(("mconn", "SecretConnection, RustCrypto, 5 MB/s rate caps (as CometBFT defaults)".into(), Box::new(move || Ok(latency::mconn_capped(net, load, Sec::RustCrypto, 64 * 1024, 5_120_000)))));
-        if !q {
-            systems.push(("mconn", "SecretConnection, ring, 64 KiB driver buffers".into(), Box::new(move || Ok(latency::mconn(net, load, Sec::Ring, 64 * 1024)))));
-        }
-        if let Some(go) = go {
-            for conf in [GoConf::DEFAULTS, GoConf::TUNED] {
-                systems.push(("cometbft", format!("SecretConnection, {}", conf.label()), Box::new(move || latency::cometbft(go, net, load, conf))));
-            }
-        }
-        systems.push(("yamux", "plaintext, 2 streams, no priorities".into(), Box::new(move || Ok(latency::yamux(net, load)))));
-        let mut res: Vec<Vec<latency::Lat>> = vec![Vec::new(); systems.len()];
-        for round in 0..runs {
-            for (i, (sys, conf, f)) in systems.iter().enumerate() {
-                match f() {
-                    Ok(l) => {
-                        eprintln!("[{}/{runs}] latency {sys} · {conf}: p50 {:.2} p99 {:.2} max {:.2} ms ({} urgent, bulk {:.0} MB/s)", round + 1, l.p50, l.p99, l.max, l.count, l.bulk_rate / 1e6);
-                        res[i].push(l);
-                    }
-                    Err(e) => eprintln!("latency {sys} {conf}: {e}"),
-                }
-            }
-        }
-        for ((sys, conf, _), r) in systems.iter().zip(res) {
-            if r.is_empty() {
-                figs.push(Figure::skipped("latency", &case, sys, conf, "failed"));
-                continue;
-            }
-            let metrics: [(&str, fn(&latency::Lat) -> f64, bool); 4] = [
-                ("p50 ms", |l| l.p50, false),
-                ("p99 ms", |l| l.p99, false),
-                ("max ms", |l| l.max, false),
-                ("bulk MB/s", |l| l.bulk_rate / 1e6, true),
-            ];
-            for (m, get, higher) in metrics {
-                figs.push(Figure::new("latency", &case, sys, conf, m, higher, r.iter().map(get).collect()));
-            }
-        }
+        figs.extend(latency::figures(go, q, runs));
     }
 
     if want("peers") {
         let n = args.peers.unwrap_or(if q { 200 } else { 1000 });
-        let idle = Duration::from_secs(if q { 2 } else { 10 });
-        let case = format!("{n} idle peers, keepalive 60 s/45 s, {} s idle window", idle.as_secs());
-        match go {
-            None => figs.push(Figure::skipped("peers", &case, "-", "-", "needs Go (the peer swarm is CometBFT's code)")),
-            Some(go) => {
-                let systems: [(&str, String, &dyn Fn() -> Result<peers::PeersResult, String>); 2] = [
-                    ("mconn", format!("tokio multi-thread (2 workers), RustCrypto, {} KiB driver buffers", peers::PEER_IO_BUF / 1024), &|| peers::mconn(go, n, idle)),
-                    ("cometbft", "node defaults".into(), &|| peers::cometbft(go, n, idle)),
-                ];
-                let mut res: Vec<Vec<peers::PeersResult>> = vec![Vec::new(); 2];
-                for round in 0..runs {
-                    for (i, (sys, _, f)) in systems.iter().enumerate() {
-                        match f() {
-                            Ok(r) => {
-                                eprintln!("[{}/{runs}] peers {sys}: {:.1} KiB/conn, idle CPU {:.2} %", round + 1, r.kib_per_conn, r.idle_cpu_pct);
-                                res[i].push(r);
-                            }
-                            Err(e) => eprintln!("peers {sys}: {e}"),
-                        }
-                    }
-                }
-                for ((sys, conf, _), r) in systems.iter().zip(res) {
-                    if r.is_empty() {
-                        figs.push(Figure::skipped("peers", &case, sys, conf, "failed"));
-                        continue;
-                    }
-                    figs.push(Figure::new("peers", &case, sys, conf, "KiB/conn", false, r.iter().map(|p| p.kib_per_conn).collect()));
-                    figs.push(Figure::new("peers", &case, sys, conf, "idle CPU %", false, r.iter().map(|p| p.idle_cpu_pct).collect()));
-                }
-            }
-        }
+        figs.extend(peers::figures(go, q, runs, n));
     }
 
     if want("netem") {
         match Netns::create(25) {
-            Err(e) => figs.push(Figure::skipped("netem", "50 ms RTT", "-", "-", &format!("no netns/tc ({e})"))),
+            Err(e) => figs.push(Figure::skipped(
+                "netem",
+                "50 ms RTT",
+                "-",
+                "-",
+                &format!("no netns/tc ({e})"),
+            )),
             Ok(ns) => {
                 let net = Net::Netns(ns);
                 let dur = Duration::from_millis(if q { 2000 } else { 5000 });
@@ -394,7 +447,10 @@ fn main() {
 
     let command = format!(
         "cargo run --release -p mconn-bench --{}",
-        std::env::args().skip(1).map(|a| format!(" {a}")).collect::<String>()
+        std::env::args()
+            .skip(1)
+            .map(|a| format!(" {a}"))
+            .collect::<String>()
     );
     let rep = report::Report {
         command,
@@ -409,7 +465,11 @@ fn main() {
         eprintln!("error writing {}: {e}", args.out.display());
         std::process::exit(1);
     }
-    eprintln!("wrote {}/results.{{json,md}} and chart.svg in {:.0} s", args.out.display(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "wrote {}/results.{{json,md}} and chart.svg in {:.0} s",
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    );
 }
 
 fn write_out(dir: &std::path::Path, rep: &report::Report<'_>, md: &str) -> std::io::Result<()> {
@@ -422,7 +482,10 @@ fn write_out(dir: &std::path::Path, rep: &report::Report<'_>, md: &str) -> std::
         "figures": rep.figures,
         "ratios": report::ratios(rep.figures),
     });
-    std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&json)?)?;
+    std::fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&json)?,
+    )?;
     std::fs::write(dir.join("results.md"), md)?;
     std::fs::write(dir.join("chart.svg"), report::svg(rep.figures))?;
     Ok(())

@@ -106,15 +106,36 @@ impl Netns {
         };
         run(&["ip", "netns", "add", &ns.a])?;
         run(&["ip", "netns", "add", &ns.b])?;
-        let (va, vb) = (format!("mcba{}", pid % 100_000), format!("mcbb{}", pid % 100_000));
+        let (va, vb) = (
+            format!("mcba{}", pid % 100_000),
+            format!("mcbb{}", pid % 100_000),
+        );
         let delay = format!("{one_way_ms}ms");
         let steps: Vec<Vec<&str>> = vec![
             vec![
                 "ip", "link", "add", &va, "netns", &ns.a, "type", "veth", "peer", "name", &vb,
                 "netns", &ns.b,
             ],
-            vec!["ip", "-n", &ns.a, "addr", "add", "10.231.0.1/30", "dev", &va],
-            vec!["ip", "-n", &ns.b, "addr", "add", "10.231.0.2/30", "dev", &vb],
+            vec![
+                "ip",
+                "-n",
+                &ns.a,
+                "addr",
+                "add",
+                "10.231.0.1/30",
+                "dev",
+                &va,
+            ],
+            vec![
+                "ip",
+                "-n",
+                &ns.b,
+                "addr",
+                "add",
+                "10.231.0.2/30",
+                "dev",
+                &vb,
+            ],
             vec!["ip", "-n", &ns.a, "link", "set", &va, "up"],
             vec!["ip", "-n", &ns.b, "link", "set", &vb, "up"],
             vec!["ip", "-n", &ns.a, "link", "set", "lo", "up"],

@@ -12,9 +12,12 @@ use mconn::conn::Config;
 
 use crate::driver::{self, App, Opts, Sec, Tx};
 use crate::gobench::{Go, GoConf, Proc};
+use crate::stats::Figure;
 
 /// Read and write buffer of each mconn connection in the node.
 pub const PEER_IO_BUF: usize = 16 * 1024;
+/// A smaller buffer (about 4 sealed frames), to show the core's own share.
+pub const SMALL_IO_BUF: usize = 4 * 1024;
 
 /// One run's result.
 #[derive(Clone, Copy, Debug)]
@@ -33,8 +36,29 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-/// utime + stime of a process, seconds.
+/// CPU time of a process, seconds: the sum of its threads' run time from
+/// `/proc/<pid>/task/*/schedstat` (nanoseconds), falling back to utime +
+/// stime from `/proc/<pid>/stat` (clock ticks).
 pub fn cpu_secs(pid: u32) -> Option<f64> {
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        let mut ns = 0u64;
+        let mut any = false;
+        for t in tasks.flatten() {
+            if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
+                if let Some(v) = s
+                    .split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+                {
+                    ns += v;
+                    any = true;
+                }
+            }
+        }
+        if any {
+            return Some(ns as f64 / 1e9);
+        }
+    }
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may contain spaces).
     let rest = &s[s.rfind(')')? + 2..];
@@ -62,7 +86,13 @@ pub fn raise_nofile() {
 
 /// Measures a node process (already listening at `addr`) while `n` swarm
 /// connections come up and then idle for `idle`.
-fn measure(go: &Go, mut node: Proc, addr: &str, n: usize, idle: Duration) -> Result<PeersResult, String> {
+fn measure(
+    go: &Go,
+    mut node: Proc,
+    addr: &str,
+    n: usize,
+    idle: Duration,
+) -> Result<PeersResult, String> {
     let pid = node.pid();
     std::thread::sleep(Duration::from_millis(300));
     let before = rss_kib(pid).ok_or("no RSS")?;
@@ -81,7 +111,9 @@ fn measure(go: &Go, mut node: Proc, addr: &str, n: usize, idle: Duration) -> Res
     let node_up = node.json()?;
     let connected = node_up["connected"].as_u64().unwrap_or(0) as usize;
     if connected != n || up["connected"].as_u64() != Some(n as u64) {
-        return Err(format!("only {connected}/{n} connections came up (swarm: {up})"));
+        return Err(format!(
+            "only {connected}/{n} connections came up (swarm: {up})"
+        ));
     }
     std::thread::sleep(Duration::from_millis(500));
     let after = rss_kib(pid).ok_or("no RSS")?;
@@ -114,9 +146,10 @@ pub fn cometbft(go: &Go, n: usize, idle: Duration) -> Result<PeersResult, String
 
 /// An mconn node (this binary, `__mconn-node`, tokio multi-thread runtime)
 /// with `n` idle peers.
-pub fn mconn(go: &Go, n: usize, idle: Duration) -> Result<PeersResult, String> {
+pub fn mconn(go: &Go, n: usize, idle: Duration, io_buf: usize) -> Result<PeersResult, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut node = go.spawn_exe(&exe, &["__mconn-node".into(), n.to_string()])?;
+    let args = ["__mconn-node".into(), n.to_string(), io_buf.to_string()];
+    let mut node = go.spawn_exe(&exe, &args)?;
     let addr = node.listening()?;
     measure(go, node, &addr, n, idle)
 }
@@ -140,9 +173,9 @@ impl App for Idle {
     }
 }
 
-/// The `__mconn-node N` child: accept N connections, report, idle until
-/// stdin closes.
-pub fn node_main(n: usize) {
+/// The `__mconn-node N IO_BUF` child: accept N connections, report, idle
+/// until stdin closes.
+pub fn node_main(n: usize, io_buf: usize) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -161,7 +194,7 @@ pub fn node_main(n: usize) {
                 let sock = sock.into_std().expect("std socket");
                 let opts = Opts {
                     sec: Sec::RustCrypto,
-                    io_buf: PEER_IO_BUF,
+                    io_buf,
                 };
                 let mut app = Idle { up, counted: false };
                 if let driver::End::PeerGone(why) =
@@ -184,4 +217,89 @@ pub fn node_main(n: usize) {
         .ok();
     });
     std::process::exit(0);
+}
+
+/// A named node under test.
+struct System<'a> {
+    name: &'static str,
+    config: String,
+    run: Box<dyn Fn() -> Result<PeersResult, String> + 'a>,
+}
+
+/// The many-peers scenario with `n` peers: both nodes `runs` times, interleaved.
+pub fn figures(go: Option<&Go>, quick: bool, runs: usize, n: usize) -> Vec<Figure> {
+    let idle = Duration::from_secs(if quick { 2 } else { 10 });
+    let case = format!(
+        "{n} idle peers, keepalive 60 s/45 s, {} s idle window",
+        idle.as_secs()
+    );
+    let Some(go) = go else {
+        return vec![Figure::skipped(
+            "peers",
+            &case,
+            "-",
+            "-",
+            "needs Go (the peer swarm is CometBFT's code)",
+        )];
+    };
+    let mut bufs = vec![PEER_IO_BUF];
+    if !quick {
+        bufs.push(SMALL_IO_BUF);
+    }
+    let mut systems: Vec<System<'_>> = bufs
+        .into_iter()
+        .map(|b| System {
+            name: "mconn",
+            config: format!(
+                "tokio multi-thread (2 workers), RustCrypto, 2 × {} KiB driver I/O buffers",
+                b / 1024
+            ),
+            run: Box::new(move || mconn(go, n, idle, b)),
+        })
+        .collect();
+    systems.push(System {
+        name: "cometbft",
+        config: "node defaults".into(),
+        run: Box::new(move || cometbft(go, n, idle)),
+    });
+    let mut res: Vec<Vec<PeersResult>> = vec![Vec::new(); systems.len()];
+    for round in 0..runs {
+        for (i, s) in systems.iter().enumerate() {
+            match (s.run)() {
+                Ok(r) => {
+                    eprintln!(
+                        "[{}/{runs}] peers {}: {:.1} KiB/conn, idle CPU {:.3} %",
+                        round + 1,
+                        s.name,
+                        r.kib_per_conn,
+                        r.idle_cpu_pct
+                    );
+                    res[i].push(r);
+                }
+                Err(e) => eprintln!("peers {}: {e}", s.name),
+            }
+        }
+    }
+    let mut figs = Vec::new();
+    for (s, r) in systems.iter().zip(res) {
+        if r.is_empty() {
+            figs.push(Figure::skipped("peers", &case, s.name, &s.config, "failed"));
+            continue;
+        }
+        let kib = r.iter().map(|p| p.kib_per_conn).collect();
+        let cpu = r.iter().map(|p| p.idle_cpu_pct).collect();
+        figs.push(Figure::new(
+            "peers", &case, s.name, &s.config, "KiB/conn", false, kib,
+        ));
+        figs.push(Figure::new(
+            "peers",
+            &case,
+            s.name,
+            &s.config,
+            "idle CPU %",
+            false,
+            cpu,
+        ));
+    }
+    figs
 }

@@ -31,7 +31,14 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
-fn find<'f>(figs: &'f [Figure], scenario: &str, case: &str, system: &str, config: Option<&str>, metric: &str) -> Vec<&'f Figure> {
+fn find<'f>(
+    figs: &'f [Figure],
+    scenario: &str,
+    case: &str,
+    system: &str,
+    config: Option<&str>,
+    metric: &str,
+) -> Vec<&'f Figure> {
     figs.iter()
         .filter(|f| {
             f.ok()
@@ -45,16 +52,14 @@ fn find<'f>(figs: &'f [Figure], scenario: &str, case: &str, system: &str, config
 }
 
 fn best<'f>(v: &[&'f Figure]) -> Option<&'f Figure> {
-    v.iter()
-        .copied()
-        .max_by(|a, b| {
-            let (x, y) = if a.higher_is_better {
-                (a.median, b.median)
-            } else {
-                (-a.median, -b.median)
-            };
-            x.total_cmp(&y)
-        })
+    v.iter().copied().max_by(|a, b| {
+        let (x, y) = if a.higher_is_better {
+            (a.median, b.median)
+        } else {
+            (-a.median, -b.median)
+        };
+        x.total_cmp(&y)
+    })
 }
 
 /// The ceiling a throughput figure is compared with: raw TCP of the same
@@ -63,10 +68,20 @@ pub fn ceiling(figs: &[Figure], f: &Figure) -> Option<f64> {
     if !matches!(f.scenario.as_str(), "throughput" | "netem") || f.metric != "MB/s" {
         return None;
     }
-    let size = f.case.split(" plaintext").next()?.split(" encrypted").next()?;
+    let size = f
+        .case
+        .split(" plaintext")
+        .next()?
+        .split(" encrypted")
+        .next()?;
     let tcp = figs
         .iter()
-        .find(|g| g.ok() && g.scenario == f.scenario && g.system == "tcp" && g.case == format!("{size} plaintext"))?
+        .find(|g| {
+            g.ok()
+                && g.scenario == f.scenario
+                && g.system == "tcp"
+                && g.case == format!("{size} plaintext")
+        })?
         .median;
     if !f.case.ends_with("encrypted") {
         return Some(tcp);
@@ -110,11 +125,16 @@ pub fn ratios(figs: &[Figure]) -> Vec<String> {
             .into_iter()
             .find(|f| !f.config.contains("ring"));
         let c = best(&find(figs, sc, case, "cometbft", None, "MB/s"));
-        let cdef = find(figs, sc, case, "cometbft", Some("defaults"), "MB/s").first().copied();
+        let cdef = find(figs, sc, case, "cometbft", Some("defaults"), "MB/s")
+            .first()
+            .copied();
         let y = best(&find(figs, sc, case, "yamux", None, "MB/s"));
         let mut line = format!("- {sc}, {case}:");
         if let Some((r, a, b)) = ratio(m, c) {
-            let _ = write!(line, " best mconn ÷ best CometBFT = **{r:.2}** ({a} vs {b});");
+            let _ = write!(
+                line,
+                " best mconn ÷ best CometBFT = **{r:.2}** ({a} vs {b});"
+            );
         }
         if let Some((r, _, _)) = ratio(mdef, cdef) {
             let _ = write!(line, " mconn defaults ÷ CometBFT defaults = {r:.2};");
@@ -144,21 +164,33 @@ pub fn ratios(figs: &[Figure]) -> Vec<String> {
                         && f.scenario == "latency"
                         && f.system == sys
                         && f.metric == metric
-                        && conf.map_or(true, |c| f.config.starts_with(c))
+                        && conf.map_or(true, |c| f.config.contains(c))
                 })
                 .map(|f| f.median)
         };
-        let m = lat("mconn", None);
+        let m = lat("mconn", Some("RustCrypto, defaults"));
+        let mcap = lat("mconn", Some("rate caps"));
         let parts: Vec<String> = [
-            ("CometBFT defaults", lat("cometbft", Some("defaults"))),
-            ("CometBFT uncapped/1 ms", lat("cometbft", Some("uncapped, flush 1 ms"))),
-            ("yamux", lat("yamux", None)),
+            (
+                "mconn 5 MB/s caps ÷ CometBFT defaults (5 MB/s caps)",
+                mcap,
+                lat("cometbft", Some("defaults")),
+            ),
+            (
+                "mconn ÷ CometBFT uncapped, flush 1 ms",
+                m,
+                lat("cometbft", Some("uncapped, flush 1 ms")),
+            ),
+            ("mconn ÷ yamux", m, lat("yamux", None)),
         ]
         .into_iter()
-        .filter_map(|(n, v)| Some(format!("mconn ÷ {n} = {:.2}", m? / v?)))
+        .filter_map(|(n, a, b)| Some(format!("{n} = {:.2}", a? / b?)))
         .collect();
         if !parts.is_empty() {
-            out.push(format!("- latency {metric} (lower is better): {}", parts.join("; ")));
+            out.push(format!(
+                "- latency {metric} (lower is better): {}",
+                parts.join("; ")
+            ));
         }
     }
     for metric in ["KiB/conn", "idle CPU %"] {
@@ -168,7 +200,10 @@ pub fn ratios(figs: &[Figure]) -> Vec<String> {
                 .map(|f| f.median)
         };
         if let (Some(m), Some(c)) = (get("mconn"), get("cometbft")) {
-            out.push(format!("- many peers, {metric} (lower is better): mconn ÷ CometBFT = {:.2}", m / c));
+            out.push(format!(
+                "- many peers, {metric} (lower is better): mconn ÷ CometBFT = {:.2}",
+                m / c
+            ));
         }
     }
     out
@@ -178,7 +213,11 @@ pub fn ratios(figs: &[Figure]) -> Vec<String> {
 pub fn markdown(r: &Report<'_>) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "Command: `{}`  ", r.command);
-    let _ = writeln!(s, "Each figure: median of {} runs, with min and max. Wall time {:.0} s.\n", r.runs, r.wall_secs);
+    let _ = writeln!(
+        s,
+        "Each figure: median of {} runs, with min and max. Wall time {:.0} s.\n",
+        r.runs, r.wall_secs
+    );
     let _ = writeln!(s, "Machine:\n");
     for m in &r.machine {
         let _ = writeln!(s, "- {m}");
@@ -189,11 +228,18 @@ pub fn markdown(r: &Report<'_>) -> String {
         if f.scenario != scenario {
             scenario = &f.scenario;
             let _ = writeln!(s, "\n### {}\n", title(scenario));
-            let _ = writeln!(s, "| case | system | config | metric | median | min | max | ÷ ceiling |");
+            let _ = writeln!(
+                s,
+                "| case | system | config | metric | median | min | max | ÷ ceiling |"
+            );
             let _ = writeln!(s, "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |");
         }
         if let Some(why) = &f.skipped {
-            let _ = writeln!(s, "| {} | {} | {} | | skipped: {why} | | | |", f.case, f.system, f.config);
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | | skipped: {why} | | | |",
+                f.case, f.system, f.config
+            );
             continue;
         }
         let ceil = ceiling(r.figures, f)
@@ -241,17 +287,39 @@ fn color(system: &str) -> &'static str {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// The SVG chart: one panel per (scenario, metric) worth charting.
 pub fn svg(figs: &[Figure]) -> String {
     let panels: [(&str, &str, &str); 5] = [
-        ("throughput", "MB/s", "Throughput on loopback, MB/s (higher is better)"),
-        ("netem", "MB/s", "Throughput over 50 ms RTT, MB/s (higher is better)"),
-        ("latency", "p99 ms", "Urgent message p99 latency under load, ms (lower is better)"),
-        ("peers", "KiB/conn", "Memory per idle peer, KiB (lower is better)"),
-        ("peers", "idle CPU %", "CPU while idle, % of one core (lower is better)"),
+        (
+            "throughput",
+            "MB/s",
+            "Throughput on loopback, MB/s (higher is better)",
+        ),
+        (
+            "netem",
+            "MB/s",
+            "Throughput over 50 ms RTT, MB/s (higher is better)",
+        ),
+        (
+            "latency",
+            "p99 ms",
+            "Urgent message p99 latency under load, ms (lower is better)",
+        ),
+        (
+            "peers",
+            "KiB/conn",
+            "Memory per idle peer, KiB (lower is better)",
+        ),
+        (
+            "peers",
+            "idle CPU %",
+            "CPU while idle, % of one core (lower is better)",
+        ),
     ];
     let (width, label_w, bar_h) = (980.0, 420.0, 16.0);
     let mut body = String::new();
@@ -266,14 +334,22 @@ pub fn svg(figs: &[Figure]) -> String {
         }
         let max = rows.iter().map(|f| f.max).fold(0.0f64, f64::max).max(1e-9);
         let scale = (width - label_w - 90.0) / max;
-        let _ = writeln!(body, r#"<text x="10" y="{y}" font-weight="bold">{}</text>"#, esc(title));
+        let _ = writeln!(
+            body,
+            r#"<text x="10" y="{y}" font-weight="bold">{}</text>"#,
+            esc(title)
+        );
         y += 10.0;
         let mut case = "";
         for f in rows {
             if f.case != case {
                 case = &f.case;
                 y += 16.0;
-                let _ = writeln!(body, r#"<text x="10" y="{y}" font-style="italic">{}</text>"#, esc(case));
+                let _ = writeln!(
+                    body,
+                    r#"<text x="10" y="{y}" font-style="italic">{}</text>"#,
+                    esc(case)
+                );
                 y += 4.0;
             }
             let w = (f.median * scale).max(1.0);

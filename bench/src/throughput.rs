@@ -192,7 +192,11 @@ pub fn yamux_config(tuned: bool) -> yamux::Config {
 
 /// Opens a yamux client connection and one outbound stream; the connection
 /// is driven by a spawned task.
-pub async fn yamux_client(sock: StdStream, cfg: yamux::Config, streams: usize) -> Vec<yamux::Stream> {
+pub async fn yamux_client(
+    sock: StdStream,
+    cfg: yamux::Config,
+    streams: usize,
+) -> Vec<yamux::Stream> {
     sock.set_nonblocking(true).expect("nonblocking");
     let sock = tokio::net::TcpStream::from_std(sock).expect("tokio stream");
     let mut conn = yamux::Connection::new(sock.compat(), cfg, yamux::Mode::Client);
@@ -212,7 +216,11 @@ pub async fn yamux_client(sock: StdStream, cfg: yamux::Config, streams: usize) -
 
 /// Accepts `streams` inbound yamux streams; the connection is then driven by
 /// a spawned task.
-pub async fn yamux_server(sock: StdStream, cfg: yamux::Config, streams: usize) -> Vec<yamux::Stream> {
+pub async fn yamux_server(
+    sock: StdStream,
+    cfg: yamux::Config,
+    streams: usize,
+) -> Vec<yamux::Stream> {
     sock.set_nonblocking(true).expect("nonblocking");
     sock.set_nodelay(true).ok();
     let sock = tokio::net::TcpStream::from_std(sock).expect("tokio stream");
@@ -264,17 +272,22 @@ pub fn yamux(net: &Net, shape: Shape, tuned: bool) -> f64 {
             let mut st = yamux_client(sock, yamux_config(tuned), 1).await.remove(0);
             let msg = vec![0xa5u8; shape.size];
             let give_up = shape.dur * 4 + Duration::from_secs(20);
-            let _ = tokio::time::timeout(give_up, async {
-                while st.write_all(&msg).await.is_ok() {}
-            })
-            .await;
+            let _ =
+                tokio::time::timeout(give_up, async { while st.write_all(&msg).await.is_ok() {} })
+                    .await;
         });
         recv.join().expect("yamux receiver")
     })
 }
 
 /// CometBFT ↔ CometBFT (two Go processes).
-pub fn cometbft(go: &Go, net: &Net, shape: Shape, secret: bool, conf: GoConf) -> Result<f64, String> {
+pub fn cometbft(
+    go: &Go,
+    net: &Net,
+    shape: Shape,
+    secret: bool,
+    conf: GoConf,
+) -> Result<f64, String> {
     let mut args = vec![
         "-size".to_string(),
         shape.size.to_string(),

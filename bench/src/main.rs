@@ -52,7 +52,7 @@ struct Args {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: mconn-bench [--quick] [--out DIR] [--only {}] [--runs N] [--peers N] [--no-go]",
+        "usage: mconn-bench [--quick] [--out DIR] [--only {}] [--runs N] [--peers N] [--no-go]\n       mconn-bench --replot DIR",
         SCENARIOS.join(",")
     );
     std::process::exit(2)
@@ -313,6 +313,10 @@ fn main() {
             .unwrap_or(peers::PEER_IO_BUF);
         peers::node_main(n, buf);
     }
+    if argv.get(1).map(String::as_str) == Some("--replot") {
+        replot(argv.get(2).map(PathBuf::from).unwrap_or_else(|| usage()));
+        return;
+    }
     let args = parse_args();
     let want = |s: &str| args.only.iter().any(|o| o == s);
     peers::raise_nofile();
@@ -470,6 +474,30 @@ fn main() {
         args.out.display(),
         started.elapsed().as_secs_f64()
     );
+}
+
+/// `--replot DIR`: re-renders `results.md` and `chart.svg` from `DIR/results.json`.
+fn replot(dir: PathBuf) {
+    let run = || -> Result<(), Box<dyn std::error::Error>> {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("results.json"))?)?;
+        let figs: Vec<Figure> = serde_json::from_value(v["figures"].clone())?;
+        let rep = report::Report {
+            command: v["command"].as_str().unwrap_or_default().to_string(),
+            machine: serde_json::from_value(v["machine"].clone())?,
+            runs: v["runs"].as_u64().unwrap_or(0) as usize,
+            figures: &figs,
+            wall_secs: v["wall_secs"].as_f64().unwrap_or(0.0),
+        };
+        let md = report::markdown(&rep);
+        write_out(&dir, &rep, &md)?;
+        println!("{md}");
+        Ok(())
+    };
+    if let Err(e) = run() {
+        eprintln!("replot {}: {e}", dir.display());
+        std::process::exit(1);
+    }
 }
 
 fn write_out(dir: &std::path::Path, rep: &report::Report<'_>, md: &str) -> std::io::Result<()> {

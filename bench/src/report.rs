@@ -100,6 +100,15 @@ pub fn ceiling(figs: &[Figure], f: &Figure) -> Option<f64> {
     Some(tcp.min(seal))
 }
 
+/// A ratio with enough digits to tell small ones apart.
+fn r(v: f64) -> String {
+    if v.abs() < 0.1 {
+        format!("{v:.3}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
 fn ratio(a: Option<&Figure>, b: Option<&Figure>) -> Option<(f64, String, String)> {
     let (a, b) = (a?, b?);
     Some((
@@ -130,26 +139,34 @@ pub fn ratios(figs: &[Figure]) -> Vec<String> {
             .copied();
         let y = best(&find(figs, sc, case, "yamux", None, "MB/s"));
         let mut line = format!("- {sc}, {case}:");
-        if let Some((r, a, b)) = ratio(m, c) {
+        if let Some((v, a, b)) = ratio(m, c) {
             let _ = write!(
                 line,
-                " best mconn ÷ best CometBFT = **{r:.2}** ({a} vs {b});"
+                " best mconn ÷ best CometBFT = **{}** ({a} vs {b});",
+                r(v)
             );
         }
-        if let Some((r, _, _)) = ratio(mdef, cdef) {
-            let _ = write!(line, " mconn defaults ÷ CometBFT defaults = {r:.2};");
+        if let (Some(md), Some(mb)) = (mdef, m) {
+            if md.config != mb.config {
+                if let Some((v, _, _)) = ratio(Some(md), c) {
+                    let _ = write!(line, " mconn default AEAD ÷ best CometBFT = **{}**;", r(v));
+                }
+            }
         }
-        if let Some((r, _, b)) = ratio(m, y) {
-            let _ = write!(line, " mconn ÷ yamux = **{r:.2}** ({b});");
+        if let Some((v, _, _)) = ratio(mdef, cdef) {
+            let _ = write!(line, " mconn defaults ÷ CometBFT defaults = {};", r(v));
+        }
+        if let Some((v, _, b)) = ratio(m, y) {
+            let _ = write!(line, " mconn ÷ yamux = **{}** ({b});", r(v));
         }
         if let Some(m) = m {
             if let Some(ceil) = ceiling(figs, m) {
-                let _ = write!(line, " mconn ÷ ceiling = **{:.2}**;", m.median / ceil);
+                let _ = write!(line, " mconn ÷ ceiling = **{}**;", r(m.median / ceil));
             }
         }
         if let Some(c) = c {
             if let Some(ceil) = ceiling(figs, c) {
-                let _ = write!(line, " CometBFT ÷ ceiling = {:.2};", c.median / ceil);
+                let _ = write!(line, " CometBFT ÷ ceiling = {};", r(c.median / ceil));
             }
         }
         if line.ends_with(';') {
@@ -184,7 +201,7 @@ pub fn ratios(figs: &[Figure]) -> Vec<String> {
             ("mconn ÷ yamux", m, lat("yamux", None)),
         ]
         .into_iter()
-        .filter_map(|(n, a, b)| Some(format!("{n} = {:.2}", a? / b?)))
+        .filter_map(|(n, a, b)| Some(format!("{n} = {}", r(a? / b?))))
         .collect();
         if !parts.is_empty() {
             out.push(format!(
@@ -194,15 +211,24 @@ pub fn ratios(figs: &[Figure]) -> Vec<String> {
         }
     }
     for metric in ["KiB/conn", "idle CPU %"] {
-        let get = |sys: &str| {
+        let of = |sys: &str| {
             figs.iter()
-                .find(|f| f.ok() && f.scenario == "peers" && f.system == sys && f.metric == metric)
-                .map(|f| f.median)
+                .filter(move |f| {
+                    f.ok() && f.scenario == "peers" && f.system == sys && f.metric == metric
+                })
+                .collect::<Vec<_>>()
         };
-        if let (Some(m), Some(c)) = (get("mconn"), get("cometbft")) {
+        let Some(c) = of("cometbft").first().map(|f| f.median) else {
+            continue;
+        };
+        let parts: Vec<String> = of("mconn")
+            .iter()
+            .map(|m| format!("mconn ({}) ÷ CometBFT = {}", m.config, r(m.median / c)))
+            .collect();
+        if !parts.is_empty() {
             out.push(format!(
-                "- many peers, {metric} (lower is better): mconn ÷ CometBFT = {:.2}",
-                m / c
+                "- many peers, {metric} (lower is better): {}",
+                parts.join("; ")
             ));
         }
     }
@@ -286,6 +312,14 @@ fn color(system: &str) -> &'static str {
     }
 }
 
+fn short(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let cut: String = s.chars().take(max - 1).collect();
+    format!("{cut}…")
+}
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -321,7 +355,7 @@ pub fn svg(figs: &[Figure]) -> String {
             "CPU while idle, % of one core (lower is better)",
         ),
     ];
-    let (width, label_w, bar_h) = (980.0, 420.0, 16.0);
+    let (width, label_w, bar_h) = (1150.0, 560.0, 16.0);
     let mut body = String::new();
     let mut y = 30.0;
     for (scenario, metric, title) in panels {
@@ -356,7 +390,7 @@ pub fn svg(figs: &[Figure]) -> String {
             let _ = writeln!(
                 body,
                 r#"<text x="{lx}" y="{ty}" text-anchor="end">{}</text><rect x="{label_w}" y="{y}" width="{w:.1}" height="{h}" fill="{}"/><line x1="{x1:.1}" x2="{x2:.1}" y1="{my}" y2="{my}" stroke="black"/><line x1="{x1:.1}" x2="{x1:.1}" y1="{t}" y2="{b}" stroke="black"/><line x1="{x2:.1}" x2="{x2:.1}" y1="{t}" y2="{b}" stroke="black"/><text x="{vx:.1}" y="{ty}">{}</text>"#,
-                esc(&format!("{} · {}", f.system, f.config)),
+                esc(&short(&format!("{} · {}", f.system, f.config), 90)),
                 color(&f.system),
                 fmt_num(f.median),
                 lx = label_w - 6.0,

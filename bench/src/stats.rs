@@ -1,10 +1,10 @@
 //! Figures: repeated samples of one measurement, summarised as median, min
 //! and max.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One measured quantity for one system in one configuration.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Figure {
     /// Scenario group: `throughput`, `netem`, `latency`, `peers`, `allocs`, `ceiling`.
     pub scenario: String,
@@ -21,10 +21,13 @@ pub struct Figure {
     /// Every run's value, in run order.
     pub samples: Vec<f64>,
     /// Median of the samples.
+    #[serde(deserialize_with = "nan_if_null")]
     pub median: f64,
     /// Smallest sample.
+    #[serde(deserialize_with = "nan_if_null")]
     pub min: f64,
     /// Largest sample.
+    #[serde(deserialize_with = "nan_if_null")]
     pub max: f64,
     /// Why there is no value, when there is none.
     pub skipped: Option<String>,
@@ -68,6 +71,11 @@ impl Figure {
     pub fn ok(&self) -> bool {
         self.skipped.is_none() && !self.samples.is_empty()
     }
+}
+
+/// JSON has no NaN: serde_json writes it as `null`; read that back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Median, min, max (NaN for no samples).

@@ -301,7 +301,7 @@ pub fn figures(go: Option<&Go>, quick: bool, runs: usize) -> Vec<Figure> {
         dur: Duration::from_millis(if quick { 1000 } else { 3000 }),
         interval: Duration::from_millis(5),
     };
-    let case = "100 B every 5 ms (priority 10) under saturated 64 KiB bulk (priority 1)";
+    let case = "urgent 100 B every 5 ms (prio 10), bulk 64 KiB saturated (prio 1)";
     let net = &Net::Loopback;
     let buf = 64 * 1024;
     let mut systems = vec![

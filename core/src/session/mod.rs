@@ -270,7 +270,9 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
             }
             let plaintext = secret.plaintext();
             let offered = plaintext.len();
-            let fed = if offered > 0 {
+            // An empty offer still reaches a stalled MConnection: a packet
+            // staged inside it (split across frames) goes on once room appeared.
+            let fed = if offered > 0 || self.up.conn.is_input_stalled() {
                 self.up.feed(now, plaintext)
             } else {
                 0

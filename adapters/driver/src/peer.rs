@@ -1,0 +1,182 @@
+//! Owned conveniences (with `alloc`): node settings and a cheap-to-clone
+//! peer handle whose buffers grow on demand up to their budgets.
+
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::future::Future;
+use core::ops::Deref;
+use core::time::Duration;
+
+use embedded_io_async::{Read, Write};
+use mconn::conn::{ChannelConfig, Config, ConfigError, GrowBuf};
+use mconn::identity::{NodeId, NodeKey};
+use mconn::session::{Security, Session, SessionConfig};
+use mconn::wire::node_info::{NodeInfo, ProtocolVersion};
+
+use crate::{linger, Conn, Disconnect, Platform};
+
+/// Everything a node needs to open connections: its key, what it announces
+/// in its NodeInfo, its channels, and the adapter's timeouts and buffers.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Our long-term node key.
+    pub key: NodeKey,
+    /// Chain ID; peers on another network are refused.
+    pub network: String,
+    /// Human-readable node name.
+    pub moniker: String,
+    /// Software version string announced in NodeInfo.
+    pub version: String,
+    /// The address we announce (`tcp://host:port`).
+    pub listen_addr: String,
+    /// P2P / block / app protocol versions (block must match the peer's).
+    pub protocol_version: ProtocolVersion,
+    /// Our channels, in tie-break order.
+    pub channels: Vec<ChannelConfig>,
+    /// Connection and handshake settings.
+    pub session: SessionConfig,
+    /// SecretConnection (default) or plaintext.
+    pub encrypted: bool,
+    /// How long `send` waits for queue room (default 10 s).
+    pub send_timeout: Duration,
+    /// How long a TCP connect may take (default 3 s).
+    pub dial_timeout: Duration,
+    /// Bytes per socket read and per socket write batch (default 64 KiB).
+    pub io_buffer: usize,
+    /// Unsent bytes the kernel may hold (Linux `TCP_NOTSENT_LOWAT`; default
+    /// 128 KiB): beyond it data waits in the priority queues. `None`: the
+    /// kernel's default (higher throughput on some links, worse priority).
+    pub unsent_limit: Option<u32>,
+    /// After a close: how long to wait for the last bytes to reach the
+    /// socket, then for the peer to close its side (default 5 s).
+    pub linger: Duration,
+}
+
+impl NodeConfig {
+    /// Settings with CometBFT's defaults around `key`, `network` and `channels`.
+    pub fn new(key: NodeKey, network: impl Into<String>, channels: &[ChannelConfig]) -> Self {
+        NodeConfig {
+            key,
+            network: network.into(),
+            moniker: String::from("mconn"),
+            version: String::from(env!("CARGO_PKG_VERSION")),
+            listen_addr: String::from("tcp://127.0.0.1:26656"),
+            protocol_version: ProtocolVersion::new(8, 11, 0),
+            channels: channels.to_vec(),
+            session: SessionConfig::new(Config::cometbft()),
+            encrypted: true,
+            send_timeout: Duration::from_secs(10),
+            dial_timeout: Duration::from_secs(3),
+            io_buffer: 64 * 1024,
+            unsent_limit: Some(128 * 1024),
+            linger: Duration::from_secs(5),
+        }
+    }
+
+    /// The same settings without encryption or authentication.
+    pub fn plaintext(mut self) -> Self {
+        self.encrypted = false;
+        self
+    }
+}
+
+/// The write half of a socket that can be shut down (TCP FIN) on its own.
+pub trait HalfClose {
+    /// Shuts the write direction down; best effort.
+    fn half_close(&mut self) -> impl Future<Output = ()>;
+}
+
+/// A connection to one peer: a cheap clone of a shared [`Conn`], whose
+/// calls (`send`, `try_send`, `recv`, `recv_any`, `close`, `abort`,
+/// `stats`, …) it dereferences to.
+pub struct Peer<P: Platform> {
+    conn: Arc<Conn<P, GrowBuf>>,
+}
+
+impl<P: Platform> Clone for Peer<P> {
+    fn clone(&self) -> Self {
+        Peer {
+            conn: self.conn.clone(),
+        }
+    }
+}
+
+impl<P: Platform> Deref for Peer<P> {
+    type Target = Conn<P, GrowBuf>;
+    fn deref(&self) -> &Self::Target {
+        &self.conn
+    }
+}
+
+impl<P: Platform> core::fmt::Debug for Peer<P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.conn.fmt(f)
+    }
+}
+
+impl<P: Platform> Peer<P> {
+    /// A new connection that has not talked yet: `outbound` if we dialed,
+    /// `dialed` the ID we expect there (checked against the authenticated
+    /// key), if known; `ephemeral` 32 fresh random bytes. Drive it with
+    /// [`serve`](Self::serve).
+    pub fn new(
+        config: &NodeConfig,
+        outbound: bool,
+        dialed: Option<NodeId>,
+        ephemeral: [u8; 32],
+    ) -> Result<Self, ConfigError> {
+        let id = config.key.node_id().to_string();
+        let channels: Vec<u8> = config.channels.iter().map(|c| c.id).collect();
+        let info = NodeInfo {
+            protocol_version: config.protocol_version,
+            default_node_id: &id,
+            listen_addr: &config.listen_addr,
+            network: &config.network,
+            version: &config.version,
+            channels: &channels,
+            moniker: &config.moniker,
+            ..NodeInfo::default()
+        };
+        let security = if config.encrypted {
+            Security::Secret {
+                key: &config.key,
+                ephemeral,
+            }
+        } else {
+            Security::Plaintext
+        };
+        let session = Session::with_alloc(
+            &config.session,
+            &config.channels,
+            &info,
+            security,
+            dialed,
+            P::now(),
+        )?;
+        let conn = Conn::new(session, outbound, config.send_timeout, config.linger);
+        Ok(Peer {
+            conn: Arc::new(conn),
+        })
+    }
+
+    /// Drives the connection (see [`Conn::run`]) with `io_buffer`-sized
+    /// batches, then shuts the write side down and lingers until the peer
+    /// closes too, so nothing the peer has yet to read is reset.
+    pub async fn serve<R: Read, W: Write + HalfClose>(
+        self,
+        mut reader: R,
+        mut writer: W,
+        io_buffer: usize,
+    ) -> Disconnect {
+        let mut rx = vec![0u8; io_buffer.max(1)];
+        let mut tx = vec![0u8; io_buffer.max(1)];
+        let end = self.run(&mut reader, &mut writer, &mut rx, &mut tx).await;
+        writer.half_close().await;
+        if matches!(end, Disconnect::Eof) || end.is_graceful_close() {
+            linger::<P, _>(&mut reader, &mut rx, self.linger).await;
+        }
+        end
+    }
+}

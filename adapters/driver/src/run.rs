@@ -1,0 +1,213 @@
+//! The driver loop: three cooperating tasks inside one future, sharing the
+//! connection state through its lock.
+//!
+//! * reader: reads the socket in large batches, feeds the session, keeps the
+//!   bytes the session refused (back-pressure) and offers them again — even
+//!   as an empty slice — once the application took messages;
+//! * writer: drains `poll_transmit` into one large buffer and writes it with
+//!   one call; sleeps until the session or the application has more;
+//! * timer: sleeps until `poll_timeout`, then calls `handle_timeout`.
+//!
+//! Reads and writes are never cancelled while the connection lives, so the
+//! streams need not be cancel-safe.
+
+use core::future::poll_fn;
+use core::task::Poll;
+
+use embassy_futures::select::{select, select4, Either, Either4};
+use embedded_io::Error as _;
+use embedded_io_async::{Read, Write};
+use mconn::conn::ByteBuf;
+use mconn::Instant;
+
+use crate::conn::Caller;
+use crate::{Conn, Disconnect, Platform};
+
+impl<P: Platform, B: ByteBuf> Conn<P, B> {
+    /// Drives the connection over a split byte stream until it ends; returns
+    /// why. `rx_buf` and `tx_buf` are the batch buffers (64 KiB each is a
+    /// good size on a server; a few KiB on a microcontroller). After it
+    /// returns, the caller closes the socket (see [`linger`](crate::linger)).
+    pub async fn run<R: Read, W: Write>(
+        &self,
+        reader: &mut R,
+        writer: &mut W,
+        rx_buf: &mut [u8],
+        tx_buf: &mut [u8],
+    ) -> Disconnect {
+        self.with(|s| s.after(Caller::App));
+        let outcome = select4(
+            self.read_loop(reader, rx_buf),
+            self.write_loop(writer, tx_buf),
+            self.timer_loop(),
+            self.until_aborted(),
+        )
+        .await;
+        self.with(|s| {
+            match outcome {
+                Either4::First(d) | Either4::Second(Some(d)) => s.end_with(d),
+                Either4::Second(None) => s.flushed = true,
+                Either4::Third(()) | Either4::Fourth(()) => {}
+            }
+            s.finished = true;
+            let end = s.end.unwrap_or(Disconnect::Eof);
+            s.end_with(end);
+            end
+        })
+    }
+
+    async fn read_loop<R: Read>(&self, reader: &mut R, buf: &mut [u8]) -> Disconnect {
+        let (mut start, mut end) = (0, 0);
+        loop {
+            if start == end {
+                start = 0;
+                end = match reader.read(buf).await {
+                    Ok(0) => return Disconnect::Eof,
+                    Ok(n) => n,
+                    Err(e) => return Disconnect::Io(e.kind()),
+                };
+                trace!("mconn driver: read {} bytes", end);
+            }
+            poll_fn(|cx| {
+                self.with(|s| {
+                    if s.session.is_closed() {
+                        start = end; // nothing more to deliver; keep reading until the end
+                        return Poll::Ready(());
+                    }
+                    let now = P::now();
+                    let was_stalled = s.session.conn().is_input_stalled();
+                    let (before, fed) = (start, s.session.stats().bytes_received);
+                    match s.session.handle_input(now, &buf[start..end]) {
+                        Ok(n) => start += n,
+                        Err(_) => start = end,
+                    }
+                    let stalled = s.session.conn().is_input_stalled();
+                    // Skipping `after` when nothing moved keeps a stalled
+                    // reader from waking the other tasks in a loop. (Bytes
+                    // the SecretConnection decrypted earlier can move on
+                    // without any new ciphertext being taken.)
+                    let moved = start > before || s.session.stats().bytes_received != fed;
+                    if moved || was_stalled != stalled || s.session.is_closed() {
+                        s.after(Caller::Reader);
+                    }
+                    if start == end && !stalled {
+                        return Poll::Ready(());
+                    }
+                    // Back-pressure (a full receive budget, or a rate cap):
+                    // offer the rest again once messages were taken or time passed.
+                    s.rx.register(cx.waker());
+                    Poll::Pending
+                })
+            })
+            .await;
+        }
+    }
+
+    /// `None` once the session closed and everything was written.
+    async fn write_loop<W: Write>(&self, writer: &mut W, buf: &mut [u8]) -> Option<Disconnect> {
+        loop {
+            let ready = poll_fn(|cx| {
+                self.with(|s| {
+                    let now = P::now();
+                    let mut n = 0;
+                    while n < buf.len() {
+                        let k = s.session.poll_transmit(now, &mut buf[n..]);
+                        if k == 0 {
+                            break;
+                        }
+                        n += k;
+                    }
+                    s.after(Caller::Writer);
+                    if n > 0 {
+                        Poll::Ready(Some(n))
+                    } else if s.end.is_some() {
+                        Poll::Ready(None)
+                    } else {
+                        s.tx.register(cx.waker());
+                        Poll::Pending
+                    }
+                })
+            })
+            .await;
+            let Some(n) = ready else {
+                return writer.flush().await.err().map(|e| Disconnect::Io(e.kind()));
+            };
+            trace!("mconn driver: write {} bytes", n);
+            if let Err(e) = writer.write_all(&buf[..n]).await {
+                return Some(Disconnect::Io(e.kind()));
+            }
+        }
+    }
+
+    /// Calls `handle_timeout` at each deadline. Once the session ended
+    /// gracefully, gives the writer `linger` to hand over the last bytes.
+    async fn timer_loop(&self) {
+        loop {
+            let (deadline, over) = self.with(|s| {
+                s.rearm = false;
+                s.armed = s.session.poll_timeout();
+                (s.armed, s.end.is_some())
+            });
+            if over {
+                P::sleep_until(P::now() + self.linger).await;
+                return;
+            }
+            let rearm = poll_fn(|cx| {
+                self.with(|s| {
+                    if s.rearm || s.end.is_some() {
+                        Poll::Ready(())
+                    } else {
+                        s.timer.register(cx.waker());
+                        Poll::Pending
+                    }
+                })
+            });
+            let fired = match deadline {
+                Some(at) => matches!(select(P::sleep_until(at), rearm).await, Either::First(())),
+                None => {
+                    rearm.await;
+                    false
+                }
+            };
+            if fired {
+                self.with(|s| {
+                    let now: Instant = P::now();
+                    if s.session.poll_timeout().is_some_and(|t| t <= now) {
+                        s.session.handle_timeout(now);
+                    }
+                    // A receive rate cap may allow input again.
+                    s.rx.wake();
+                    s.after(Caller::Timer);
+                });
+            }
+        }
+    }
+
+    /// Completes when the connection ended other than by a graceful close
+    /// (abort, keepalive timeout, peer misbehaviour): the writer may be
+    /// stuck on a full socket and must not hold the end.
+    async fn until_aborted(&self) {
+        poll_fn(|cx| {
+            self.with(|s| match s.end {
+                Some(end) if !end.is_graceful_close() => Poll::Ready(()),
+                _ => {
+                    s.any.register(cx.waker());
+                    Poll::Pending
+                }
+            })
+        })
+        .await
+    }
+}
+
+/// After [`Conn::run`] returned and the write side was shut down: reads
+/// and discards until the peer closes too, an error, or `timeout`, so that
+/// closing the socket does not reset data the peer has yet to read.
+pub async fn linger<P: Platform, R: Read>(
+    reader: &mut R,
+    buf: &mut [u8],
+    timeout: core::time::Duration,
+) {
+    let drain = async { while let Ok(1..) = reader.read(buf).await {} };
+    let _ = select(drain, P::sleep_until(P::now() + timeout)).await;
+}

@@ -1,0 +1,54 @@
+//! std glue shared by the tokio and smol adapters.
+
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use crate::Lock;
+
+impl<T> Lock<T> for Mutex<T> {
+    fn new(value: T) -> Self {
+        Mutex::new(value)
+    }
+    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        f(&mut self.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+fn origin() -> std::time::Instant {
+    static ORIGIN: OnceLock<std::time::Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(std::time::Instant::now)
+}
+
+/// The process clock as an [`mconn::Instant`] (microseconds since first use).
+pub fn std_now() -> mconn::Instant {
+    mconn::Instant::from_micros(origin().elapsed().as_micros() as u64)
+}
+
+/// The `std::time::Instant` of `t`, or `None` if it is too far away to
+/// represent (a deadline never reached).
+pub fn std_instant(t: mconn::Instant) -> Option<std::time::Instant> {
+    origin().checked_add(Duration::from_micros(t.as_micros()))
+}
+
+/// 32 fresh bytes from the OS for a SecretConnection's ephemeral key.
+pub fn ephemeral_key() -> [u8; 32] {
+    use rand_core::RngCore;
+    let mut key = [0u8; 32];
+    rand_core::OsRng.fill_bytes(&mut key);
+    key
+}
+
+/// Socket options every std adapter sets: `TCP_NODELAY` on, and on Linux
+/// `TCP_NOTSENT_LOWAT` at `unsent_limit` so that the kernel keeps only
+/// that much unsent data: the rest waits in the connection's priority
+/// queues, where a high-priority message can still overtake it.
+pub fn tune_socket(socket: socket2::SockRef<'_>, unsent_limit: Option<u32>) -> std::io::Result<()> {
+    socket.set_tcp_nodelay(true)?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(limit) = unsent_limit {
+        socket.set_tcp_notsent_lowat(limit)?;
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = unsent_limit;
+    Ok(())
+}

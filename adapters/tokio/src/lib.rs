@@ -1,0 +1,164 @@
+//! # mconn-tokio — mconn connections over tokio TCP
+//!
+//! [`connect`] dials (with a timeout) and runs the full handshake —
+//! SecretConnection (unless [`NodeConfig::plaintext`]), NodeInfo exchange —
+//! and returns an authenticated [`Peer`]; [`Listener::accept`] does the same
+//! for inbound connections. The connection is driven by a spawned task
+//! running `mconn-driver`'s loop, which is shared with `mconn-smol` and
+//! `mconn-embassy`: all protocol behaviour lives in the `mconn` core.
+//!
+//! Sockets get `TCP_NODELAY`; reads and writes go in batches of
+//! [`NodeConfig::io_buffer`] (64 KiB). Logs go through the `log` crate
+//! (use `tracing-log` to see them in `tracing`).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use mconn::conn::ChannelConfig;
+//! use mconn::identity::NodeKey;
+//! use mconn_tokio::{connect, Listener, NodeConfig};
+//!
+//! let channels = [ChannelConfig::new(0x20, 10).send_queue(100).recv_message_capacity(1 << 20)];
+//! let key = NodeKey::generate(&mut rand_core::OsRng);
+//! let listener = Listener::bind("127.0.0.1:0", NodeConfig::new(key, "chain", &channels)).await?;
+//! let addr = listener.local_addr()?;
+//! let server = tokio::spawn(async move { listener.accept().await });
+//!
+//! let client = NodeConfig::new(NodeKey::generate(&mut rand_core::OsRng), "chain", &channels);
+//! let peer = connect(&client, addr, None).await?;
+//! peer.send(0x20, b"hello").await?;
+//! let (inbound, _) = server.await??;
+//! assert_eq!(inbound.recv(0x20).await?, b"hello");
+//! peer.close().await?;
+//! # Ok(()) }
+//! ```
+
+use std::io;
+use std::net::SocketAddr;
+
+use mconn::identity::NodeId;
+use mconn::Instant;
+use mconn_driver::{ephemeral_key, std_instant, std_now, HalfClose, Platform};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+
+pub use mconn_driver::{ConnectError, Disconnect, Error, NodeConfig};
+
+/// The tokio platform: the process clock, tokio timers, `std` mutex.
+#[derive(Debug)]
+pub enum Tokio {}
+
+impl Platform for Tokio {
+    type Lock<T> = std::sync::Mutex<T>;
+    fn now() -> Instant {
+        std_now()
+    }
+    async fn sleep_until(deadline: Instant) {
+        match std_instant(deadline) {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// A connection to one peer (cheap to clone; see [`mconn_driver::Conn`]
+/// for every call).
+pub type Peer = mconn_driver::Peer<Tokio>;
+
+struct Reader(OwnedReadHalf);
+struct Writer(OwnedWriteHalf);
+
+impl embedded_io::ErrorType for Reader {
+    type Error = io::Error;
+}
+impl embedded_io::ErrorType for Writer {
+    type Error = io::Error;
+}
+impl embedded_io_async::Read for Reader {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).await
+    }
+}
+impl embedded_io_async::Write for Writer {
+    async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf).await
+    }
+    async fn flush(&mut self) -> io::Result<()> {
+        self.0.flush().await
+    }
+}
+impl HalfClose for Writer {
+    async fn half_close(&mut self) {
+        let _ = self.0.shutdown().await;
+    }
+}
+
+/// Dials `addr` (within [`NodeConfig::dial_timeout`]) and runs the
+/// handshake. `dialed`: the ID we expect there (checked against the
+/// authenticated key), if known.
+pub async fn connect(
+    config: &NodeConfig,
+    addr: impl ToSocketAddrs,
+    dialed: Option<NodeId>,
+) -> Result<Peer, ConnectError> {
+    let stream = tokio::time::timeout(config.dial_timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| ConnectError::DialTimeout)??;
+    start(config, stream, true, dialed).await
+}
+
+/// Runs the handshake over an already connected stream (`outbound` if we
+/// dialed it; `dialed`: the ID expected there) and returns the peer once it is authenticated and
+/// its NodeInfo accepted; the session's own deadlines bound the wait.
+pub async fn start(
+    config: &NodeConfig,
+    stream: TcpStream,
+    outbound: bool,
+    dialed: Option<NodeId>,
+) -> Result<Peer, ConnectError> {
+    mconn_driver::tune_socket(
+        mconn_driver::socket2::SockRef::from(&stream),
+        config.unsent_limit,
+    )?;
+    let peer =
+        Peer::new(config, outbound, dialed, ephemeral_key()).map_err(ConnectError::Config)?;
+    let (r, w) = stream.into_split();
+    tokio::spawn(peer.clone().serve(Reader(r), Writer(w), config.io_buffer));
+    peer.connected().await?;
+    log::debug!("mconn-tokio: connected to {:?}", peer.remote_id());
+    Ok(peer)
+}
+
+/// A TCP listener that hands out authenticated peers.
+#[derive(Debug)]
+pub struct Listener {
+    inner: TcpListener,
+    config: NodeConfig,
+}
+
+impl Listener {
+    /// Binds `addr`; accepted connections use `config`.
+    pub async fn bind(addr: impl ToSocketAddrs, config: NodeConfig) -> io::Result<Self> {
+        Ok(Listener {
+            inner: TcpListener::bind(addr).await?,
+            config,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// The settings accepted connections use.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The next inbound connection, once its handshake finished. A failed
+    /// handshake is returned as an error; call again for the next one.
+    pub async fn accept(&self) -> Result<(Peer, SocketAddr), ConnectError> {
+        let (stream, addr) = self.inner.accept().await?;
+        Ok((start(&self.config, stream, false, None).await?, addr))
+    }
+}

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use mconn::conn::Config;
 
+use crate::adapter;
 use crate::driver::{self, unix_nanos, App, Opts, Sec, Tx, BULK, URGENT};
 use crate::gobench::{ms, Go, GoConf};
 use crate::net::Net;
@@ -44,7 +45,7 @@ pub struct Load {
 }
 
 /// Collects latencies on the receiving side.
-struct Recorder {
+pub struct Recorder {
     dur: Duration,
     start: Option<Instant>,
     lat_ms: Vec<f64>,
@@ -52,7 +53,7 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn new(dur: Duration) -> Self {
+    pub fn new(dur: Duration) -> Self {
         Recorder {
             dur,
             start: None,
@@ -61,7 +62,7 @@ impl Recorder {
         }
     }
 
-    fn urgent(&mut self, msg: &[u8]) {
+    pub fn urgent(&mut self, msg: &[u8]) {
         self.start.get_or_insert_with(Instant::now);
         if let Some(ts) = msg.get(..8) {
             let sent = u64::from_le_bytes(ts.try_into().expect("8 bytes"));
@@ -70,16 +71,16 @@ impl Recorder {
         }
     }
 
-    fn bulk(&mut self, n: usize) {
+    pub fn bulk(&mut self, n: usize) {
         self.start.get_or_insert_with(Instant::now);
         self.bulk += n as u64;
     }
 
-    fn done(&self) -> bool {
+    pub fn done(&self) -> bool {
         self.start.is_some_and(|s| s.elapsed() >= self.dur)
     }
 
-    fn result(mut self) -> Lat {
+    pub fn result(mut self) -> Lat {
         self.lat_ms.sort_by(f64::total_cmp);
         let secs = self.start.map_or(1.0, |s| s.elapsed().as_secs_f64());
         Lat {
@@ -92,7 +93,7 @@ impl Recorder {
     }
 }
 
-fn stamp() -> [u8; URGENT_SIZE] {
+pub fn stamp() -> [u8; URGENT_SIZE] {
     let mut m = [0u8; URGENT_SIZE];
     m[..8].copy_from_slice(&unix_nanos().to_le_bytes());
     m
@@ -144,14 +145,6 @@ impl App for Receiver {
 /// mconn ↔ mconn, defaults.
 pub fn mconn(net: &Net, load: Load, sec: Sec, io_buf: usize) -> Lat {
     mconn_with(net, load, sec, io_buf, Config::cometbft())
-}
-
-/// mconn ↔ mconn with send and receive rate caps (bytes/s).
-pub fn mconn_capped(net: &Net, load: Load, sec: Sec, io_buf: usize, rate: u32) -> Lat {
-    let mut config = Config::cometbft();
-    config.send_rate = Some(rate);
-    config.recv_rate = Some(rate);
-    mconn_with(net, load, sec, io_buf, config)
 }
 
 fn mconn_with(net: &Net, load: Load, sec: Sec, io_buf: usize, config: Config) -> Lat {
@@ -304,22 +297,35 @@ pub fn figures(go: Option<&Go>, quick: bool, runs: usize) -> Vec<Figure> {
     let case = "urgent 100 B every 5 ms (prio 10), bulk 64 KiB saturated (prio 1)";
     let net = &Net::Loopback;
     let buf = 64 * 1024;
+    let mut capped = Config::cometbft();
+    capped.send_rate = Some(5_120_000);
+    capped.recv_rate = Some(5_120_000);
     let mut systems = vec![
         System {
             name: "mconn",
-            config: "SecretConnection, RustCrypto, defaults (no caps)".into(),
-            run: Box::new(move || Ok(mconn(net, load, Sec::RustCrypto, buf))),
+            config: "mconn-tokio defaults (SecretConnection, RustCrypto, no caps)".into(),
+            run: Box::new(move || Ok(adapter::latency(net, load, Config::cometbft()))),
         },
         System {
             name: "mconn",
-            config: "SecretConnection, RustCrypto, 5 MB/s rate caps (as CometBFT defaults)".into(),
-            run: Box::new(move || Ok(mconn_capped(net, load, Sec::RustCrypto, buf, 5_120_000))),
+            config: "mconn-tokio, 5 MB/s rate caps (as CometBFT defaults)".into(),
+            run: Box::new(move || Ok(adapter::latency(net, load, capped))),
         },
     ];
     if !quick {
         systems.push(System {
             name: "mconn",
-            config: "SecretConnection, ring, defaults (no caps)".into(),
+            config: "bench driver, SecretConnection, RustCrypto, no caps".into(),
+            run: Box::new(move || Ok(mconn(net, load, Sec::RustCrypto, buf))),
+        });
+        systems.push(System {
+            name: "mconn",
+            config: "bench driver, RustCrypto, 5 MB/s rate caps".into(),
+            run: Box::new(move || Ok(mconn_with(net, load, Sec::RustCrypto, buf, capped))),
+        });
+        systems.push(System {
+            name: "mconn",
+            config: "bench driver, SecretConnection, ring, no caps".into(),
             run: Box::new(move || Ok(mconn(net, load, Sec::Ring, buf))),
         });
     }

@@ -10,6 +10,7 @@
 //! Writes `results.json`, `results.md` and `chart.svg` into `DIR`
 //! (default `target/mconn-bench`) and prints the table.
 
+mod adapter;
 mod allocs;
 mod driver;
 mod gobench;
@@ -208,9 +209,17 @@ fn throughput_jobs<'a>(
         job(
             &plain,
             "mconn",
-            "defaults (no rate cap, no flush timer)".into(),
-            Box::new(move || Ok(throughput::mconn(net, shape, Sec::Plain))),
+            "mconn-tokio defaults (no rate cap, no flush timer)".into(),
+            Box::new(move || Ok(adapter::throughput(net, shape, false))),
         );
+        if full {
+            job(
+                &plain,
+                "mconn",
+                "bench driver (one task, app inside the loop)".into(),
+                Box::new(move || Ok(throughput::mconn(net, shape, Sec::Plain))),
+            );
+        }
         if let Some(go) = go {
             for &conf in go_confs {
                 job(
@@ -238,13 +247,21 @@ fn throughput_jobs<'a>(
         job(
             &enc,
             "mconn",
-            "SecretConnection, RustCrypto AEAD (default)".into(),
-            Box::new(move || Ok(throughput::mconn(net, shape, Sec::RustCrypto))),
+            "mconn-tokio defaults (SecretConnection, RustCrypto AEAD)".into(),
+            Box::new(move || Ok(adapter::throughput(net, shape, true))),
         );
+        if full {
+            job(
+                &enc,
+                "mconn",
+                "bench driver, RustCrypto AEAD".into(),
+                Box::new(move || Ok(throughput::mconn(net, shape, Sec::RustCrypto))),
+            );
+        }
         job(
             &enc,
             "mconn",
-            "SecretConnection, ring AEAD".into(),
+            "bench driver, ring AEAD (mconn-tokio has no ring option)".into(),
             Box::new(move || Ok(throughput::mconn(net, shape, Sec::Ring))),
         );
         if let Some(go) = go {
@@ -299,7 +316,7 @@ fn machine() -> Vec<String> {
         format!("kernel: {}", cmd("uname", &["-sr"])),
         format!("load average at start: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")),
         format!("{}; {}", cmd("rustc", &["-V"]), Go::version()),
-        format!("CometBFT {comet} (p2p/conn, via bench/go); yamux 0.13 over tokio; mconn driven by the bench's tokio driver (current-thread runtime per side)"),
+        format!("CometBFT {comet} (p2p/conn, via bench/go); yamux 0.13 over tokio; mconn via mconn-tokio (and the bench's own driver where noted); Rust sides: one current-thread runtime per side"),
     ]
 }
 
@@ -311,7 +328,7 @@ fn main() {
             .get(3)
             .and_then(|n| n.parse().ok())
             .unwrap_or(peers::PEER_IO_BUF);
-        peers::node_main(n, buf);
+        adapter::node_main(n, buf);
     }
     if argv.get(1).map(String::as_str) == Some("--replot") {
         replot(argv.get(2).map(PathBuf::from).unwrap_or_else(|| usage()));

@@ -4,18 +4,14 @@
 //! for both nodes, so the clients are identical). Measured on the node
 //! process: RSS delta / N, and CPU time over an idle window.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mconn::conn::Config;
-
-use crate::driver::{self, App, Opts, Sec, Tx};
 use crate::gobench::{Go, GoConf, Proc};
 use crate::stats::Figure;
 
-/// Read and write buffer of each mconn connection in the node.
-pub const PEER_IO_BUF: usize = 16 * 1024;
+/// Read and write buffer of each mconn connection in the node (the
+/// mconn-tokio default).
+pub const PEER_IO_BUF: usize = 64 * 1024;
 /// A smaller buffer (about 4 sealed frames), to show the core's own share.
 pub const SMALL_IO_BUF: usize = 4 * 1024;
 
@@ -144,7 +140,7 @@ pub fn cometbft(go: &Go, n: usize, idle: Duration) -> Result<PeersResult, String
     measure(go, node, &addr, n, idle)
 }
 
-/// An mconn node (this binary, `__mconn-node`, tokio multi-thread runtime)
+/// An mconn node (this binary, `__mconn-node`, mconn-tokio on a multi-thread runtime)
 /// with `n` idle peers.
 pub fn mconn(go: &Go, n: usize, idle: Duration, io_buf: usize) -> Result<PeersResult, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -152,71 +148,6 @@ pub fn mconn(go: &Go, n: usize, idle: Duration, io_buf: usize) -> Result<PeersRe
     let mut node = go.spawn_exe(&exe, &args)?;
     let addr = node.listening()?;
     measure(go, node, &addr, n, idle)
-}
-
-struct Idle {
-    up: Arc<AtomicUsize>,
-    counted: bool,
-}
-
-impl App for Idle {
-    fn pump(&mut self, _: &mut dyn Tx) -> Option<Instant> {
-        if !self.counted {
-            self.counted = true;
-            self.up.fetch_add(1, Ordering::SeqCst);
-        }
-        None
-    }
-    fn on_message(&mut self, _: u8, _: &[u8]) {}
-    fn done(&self) -> bool {
-        false
-    }
-}
-
-/// The `__mconn-node N IO_BUF` child: accept N connections, report, idle
-/// until stdin closes.
-pub fn node_main(n: usize, io_buf: usize) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        println!("listening {}", listener.local_addr().expect("addr"));
-        let up = Arc::new(AtomicUsize::new(0));
-        for _ in 0..n {
-            let (sock, _) = listener.accept().await.expect("accept");
-            let up = up.clone();
-            tokio::spawn(async move {
-                let sock = sock.into_std().expect("std socket");
-                let opts = Opts {
-                    sec: Sec::RustCrypto,
-                    io_buf,
-                };
-                let mut app = Idle { up, counted: false };
-                if let driver::End::PeerGone(why) =
-                    driver::run(sock, opts, Config::cometbft(), &mut app).await
-                {
-                    eprintln!("mconn node: a peer ended: {why}");
-                }
-            });
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while up.load(Ordering::SeqCst) < n && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        println!("{{\"connected\":{}}}", up.load(Ordering::SeqCst));
-        tokio::task::spawn_blocking(|| {
-            let mut sink = Vec::new();
-            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
-        })
-        .await
-        .ok();
-    });
-    std::process::exit(0);
 }
 
 /// A named node under test.
@@ -251,7 +182,7 @@ pub fn figures(go: Option<&Go>, quick: bool, runs: usize, n: usize) -> Vec<Figur
         .map(|b| System {
             name: "mconn",
             config: format!(
-                "tokio multi-thread (2 workers), RustCrypto, 2 × {} KiB driver I/O buffers",
+                "mconn-tokio, multi-thread runtime (2 workers), 2 × {} KiB I/O buffers",
                 b / 1024
             ),
             run: Box::new(move || mconn(go, n, idle, b)),

@@ -185,8 +185,8 @@ pub fn ratios(figs: &[Figure]) -> Vec<String> {
                 })
                 .map(|f| f.median)
         };
-        let m = lat("mconn", Some("RustCrypto, defaults"));
-        let mcap = lat("mconn", Some("rate caps"));
+        let m = lat("mconn", Some("mconn-tokio defaults"));
+        let mcap = lat("mconn", Some("mconn-tokio, 5 MB/s rate caps"));
         let parts: Vec<String> = [
             (
                 "mconn 5 MB/s caps ÷ CometBFT defaults (5 MB/s caps)",

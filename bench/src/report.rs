@@ -149,7 +149,11 @@ pub fn ratios(figs: &[Figure]) -> Vec<String> {
         if let (Some(md), Some(mb)) = (mdef, m) {
             if md.config != mb.config {
                 if let Some((v, _, _)) = ratio(Some(md), c) {
-                    let _ = write!(line, " mconn defaults (mconn-tokio) ÷ best CometBFT = **{}**;", r(v));
+                    let _ = write!(
+                        line,
+                        " mconn defaults (mconn-tokio) ÷ best CometBFT = **{}**;",
+                        r(v)
+                    );
                 }
             }
         }

@@ -1,6 +1,9 @@
-//! Test support for mconn: a deterministic two-peer simulator ([`sim`]).
+//! Test support for mconn: a deterministic two-peer simulator ([`sim`]),
+//! and the fuzz entry points ([`fuzz`]) that both `cargo fuzz` and the
+//! ordinary test suite call.
 //!
-//! The test binaries under `tests/` use it; benches and other test crates
+//! The test binaries under `tests/` use them; benches and other test crates
 //! may too.
 
+pub mod fuzz;
 pub mod sim;

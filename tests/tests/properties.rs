@@ -96,7 +96,9 @@ fn case(max_capacity: usize, max_msgs: usize) -> impl Strategy<Value = Case> {
     (
         any::<u64>(),
         any::<bool>(),
-        prop_oneof![3 => Just(1024usize), 1 => 1..=64usize, 1 => 1000..=4096usize],
+        // Payload 1 leaves ids >= 0x80 no data room on protobuf: the config
+        // refuses it (tests/regressions.rs), so draw from 2.
+        prop_oneof![3 => Just(1024usize), 1 => 2..=64usize, 1 => 1000..=4096usize],
         prop::option::weighted(0.2, 20_000..=2_000_000u32),
         ids,
         [link(), link()],

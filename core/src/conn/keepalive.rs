@@ -152,7 +152,13 @@ impl KeepaliveState {
         match self.mode {
             Keepalive::CometBft { ping_interval, .. } => {
                 if let Some(at) = self.next_ping.filter(|&at| now >= at) {
-                    self.ping_pending = true;
+                    // One ping in flight at a time, as in Go (where the pong
+                    // timeout is below the interval). While our stalled input
+                    // keeps the pong deadline alive, more pings would pile up
+                    // unread at the peer and look like a ping flood to it.
+                    if self.pong_deadline.is_none() {
+                        self.ping_pending = true;
+                    }
                     let next = at + ping_interval;
                     self.next_ping = Some(if next <= now {
                         now + ping_interval

@@ -147,6 +147,10 @@ struct Upper<B: ByteBuf> {
     peer_channels: [u64; 4],
     conn: MConnection<B>,
     events: heapless::Deque<Event, 4>,
+    /// We refused the peer's NodeInfo: the rest of ours still goes out
+    /// (Go always finishes writing its NodeInfo before it checks the
+    /// peer's, so the peer learns our reason from our NodeInfo).
+    linger: bool,
 }
 
 /// A peer connection over one byte stream. See the [module docs](self).
@@ -242,6 +246,7 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
                 peer_channels: [0; 4],
                 conn,
                 events: heapless::Deque::new(),
+                linger: false,
             },
         })
     }
@@ -303,8 +308,13 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
 
     /// Bytes to write to the socket (ciphertext when encrypted). Frames are
     /// filled completely whenever that much is pending.
+    ///
+    /// After a [`CloseReason::NodeInfo`] refusal of the peer's NodeInfo this
+    /// still returns the rest of our own NodeInfo (as CometBFT does, so the
+    /// peer can log its own reason): drain it before closing the socket.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> usize {
-        if self.up.phase == Phase::Closed {
+        if self.up.phase == Phase::Closed && !self.up.lingers() && self.frame_pos == self.frame_len
+        {
             return 0;
         }
         let Some(secret) = self.secret.as_mut() else {
@@ -441,8 +451,14 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
 
     /// The peer's NodeInfo, once received and accepted.
     pub fn remote_node_info(&self) -> Option<NodeInfo<'_>> {
-        let peer = self.up.peer_info.as_ref()?;
-        NodeInfo::decode(peer.as_ref()).ok()
+        let bytes = match (&self.up.peer_info, &self.up.exchange) {
+            (Some(peer), _) => peer.as_ref(),
+            // Accepted (its deadline is gone) while our own NodeInfo is
+            // still going out: the exchange holds the peer's body.
+            (None, Some(exchange)) if self.up.deadline.is_none() => exchange.peer_bytes()?,
+            _ => return None,
+        };
+        NodeInfo::decode(bytes).ok()
     }
 
     /// Connection-wide counters.
@@ -525,6 +541,7 @@ impl<B: ByteBuf> Upper<B> {
                 }
             }
             Err(e) => {
+                self.linger = true;
                 self.close(CloseReason::NodeInfo(e));
                 return;
             }
@@ -553,11 +570,16 @@ impl<B: ByteBuf> Upper<B> {
         self.peer_info = Some(peer);
     }
 
+    /// Whether our NodeInfo is still going out after we refused the peer.
+    fn lingers(&self) -> bool {
+        self.linger && self.exchange.as_ref().is_some_and(|x| !x.is_sent())
+    }
+
     /// Plaintext out: the rest of our NodeInfo, then MConnection packets.
     fn fill(&mut self, now: Instant, out: &mut [u8]) -> usize {
         let mut n = 0;
         if let Some(exchange) = self.exchange.as_mut() {
-            if matches!(self.phase, Phase::NodeInfo | Phase::Running) {
+            if matches!(self.phase, Phase::NodeInfo | Phase::Running) || self.linger {
                 n += exchange.poll_transmit(out);
             }
             if self.phase == Phase::Running {

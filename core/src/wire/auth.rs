@@ -57,9 +57,15 @@ pub fn decode_ephemeral(input: &[u8]) -> Result<([u8; 32], usize), DecodeError> 
         return Err(DecodeError::Invalid);
     }
     let body = input.get(1..EPH_MSG_LEN).ok_or(DecodeError::Truncated)?;
+    // The whole message is here: a field running past its end is invalid,
+    // not "feed more bytes" (the caller would wait forever).
+    let complete = |e| match e {
+        DecodeError::Truncated => DecodeError::Invalid,
+        e => e,
+    };
     let mut reader = Reader::new(body);
     let mut key = None;
-    while let Some((number, field)) = reader.next_field()? {
+    while let Some((number, field)) = reader.next_field().map_err(complete)? {
         match number {
             1 => key = Some(field.as_bytes()?),
             _ => return Err(DecodeError::Invalid),

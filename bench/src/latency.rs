@@ -1,0 +1,389 @@
+//! Priority under load: the bulk channel (priority 1) is kept saturated with
+//! 64 KiB messages while 100-byte messages carrying their send time go on
+//! the urgent channel (priority 10) every `interval`. The receiver records
+//! each urgent message's delivery latency (same machine, same clock).
+
+use std::time::{Duration, Instant};
+
+use futures::{AsyncReadExt, AsyncWriteExt};
+use mconn::conn::Config;
+
+use crate::adapter;
+use crate::driver::{self, unix_nanos, App, Opts, Sec, Tx, BULK, URGENT};
+use crate::gobench::{ms, Go, GoConf};
+use crate::net::Net;
+use crate::stats::{percentile, Figure};
+use crate::throughput::{rt, yamux_client, yamux_config, yamux_server};
+
+/// Bulk message size.
+pub const BULK_SIZE: usize = 64 * 1024;
+/// Urgent message size.
+pub const URGENT_SIZE: usize = 100;
+
+/// One run's result.
+#[derive(Clone, Copy, Debug)]
+pub struct Lat {
+    /// Median latency, ms.
+    pub p50: f64,
+    /// 99th percentile, ms.
+    pub p99: f64,
+    /// Worst, ms.
+    pub max: f64,
+    /// Urgent messages delivered.
+    pub count: usize,
+    /// Bulk throughput meanwhile, bytes/s.
+    pub bulk_rate: f64,
+}
+
+/// Shape of a run.
+#[derive(Clone, Copy, Debug)]
+pub struct Load {
+    /// Run length.
+    pub dur: Duration,
+    /// Urgent period.
+    pub interval: Duration,
+}
+
+/// Collects latencies on the receiving side.
+pub struct Recorder {
+    dur: Duration,
+    start: Option<Instant>,
+    lat_ms: Vec<f64>,
+    bulk: u64,
+}
+
+impl Recorder {
+    pub fn new(dur: Duration) -> Self {
+        Recorder {
+            dur,
+            start: None,
+            lat_ms: Vec::new(),
+            bulk: 0,
+        }
+    }
+
+    pub fn urgent(&mut self, msg: &[u8]) {
+        self.start.get_or_insert_with(Instant::now);
+        if let Some(ts) = msg.get(..8) {
+            let sent = u64::from_le_bytes(ts.try_into().expect("8 bytes"));
+            self.lat_ms
+                .push(unix_nanos().saturating_sub(sent) as f64 / 1e6);
+        }
+    }
+
+    pub fn bulk(&mut self, n: usize) {
+        self.start.get_or_insert_with(Instant::now);
+        self.bulk += n as u64;
+    }
+
+    pub fn done(&self) -> bool {
+        self.start.is_some_and(|s| s.elapsed() >= self.dur)
+    }
+
+    pub fn result(mut self) -> Lat {
+        self.lat_ms.sort_by(f64::total_cmp);
+        let secs = self.start.map_or(1.0, |s| s.elapsed().as_secs_f64());
+        Lat {
+            p50: percentile(&self.lat_ms, 0.5),
+            p99: percentile(&self.lat_ms, 0.99),
+            max: self.lat_ms.last().copied().unwrap_or(f64::NAN),
+            count: self.lat_ms.len(),
+            bulk_rate: self.bulk as f64 / secs,
+        }
+    }
+}
+
+pub fn stamp() -> [u8; URGENT_SIZE] {
+    let mut m = [0u8; URGENT_SIZE];
+    m[..8].copy_from_slice(&unix_nanos().to_le_bytes());
+    m
+}
+
+struct Loader {
+    bulk: Vec<u8>,
+    interval: Duration,
+    next: Instant,
+}
+
+impl App for Loader {
+    fn pump(&mut self, tx: &mut dyn Tx) -> Option<Instant> {
+        let now = Instant::now();
+        if now >= self.next {
+            let _ = tx.try_send(URGENT, &stamp());
+            self.next += self.interval;
+            if self.next < now {
+                self.next = now + self.interval;
+            }
+        }
+        while tx.try_send(BULK, &self.bulk).is_ok() {}
+        Some(self.next)
+    }
+    fn on_message(&mut self, _: u8, _: &[u8]) {}
+    fn done(&self) -> bool {
+        false
+    }
+}
+
+struct Receiver(Recorder);
+
+impl App for Receiver {
+    fn pump(&mut self, _: &mut dyn Tx) -> Option<Instant> {
+        None
+    }
+    fn on_message(&mut self, ch: u8, msg: &[u8]) {
+        if ch == URGENT {
+            self.0.urgent(msg);
+        } else {
+            self.0.bulk(msg.len());
+        }
+    }
+    fn done(&self) -> bool {
+        self.0.done()
+    }
+}
+
+/// mconn ↔ mconn, defaults.
+pub fn mconn(net: &Net, load: Load, sec: Sec, io_buf: usize) -> Lat {
+    mconn_with(net, load, sec, io_buf, Config::cometbft())
+}
+
+fn mconn_with(net: &Net, load: Load, sec: Sec, io_buf: usize, config: Config) -> Lat {
+    let listener = net.listen();
+    let addr = listener.local_addr().expect("addr");
+    let opts = Opts { sec, io_buf };
+    std::thread::scope(|s| {
+        let recv = s.spawn(move || {
+            let (sock, _) = listener.accept().expect("accept");
+            let mut app = Receiver(Recorder::new(load.dur));
+            rt().block_on(driver::run(sock, opts, config, &mut app));
+            app.0.result()
+        });
+        let sock = net.connect(addr);
+        let mut app = Loader {
+            bulk: vec![0xb0; BULK_SIZE],
+            interval: load.interval,
+            next: Instant::now(),
+        };
+        rt().block_on(driver::run(sock, opts, config, &mut app));
+        recv.join().expect("receiver")
+    })
+}
+
+/// yamux ↔ yamux: a bulk stream and an urgent stream (no priorities).
+pub fn yamux(net: &Net, load: Load) -> Lat {
+    let listener = net.listen();
+    let addr = listener.local_addr().expect("addr");
+    std::thread::scope(|s| {
+        let recv = s.spawn(move || {
+            let (sock, _) = listener.accept().expect("accept");
+            rt().block_on(async {
+                let mut streams = yamux_server(sock, yamux_config(false), 2).await;
+                // Each stream starts with a tag byte: b'B' bulk, b'U' urgent.
+                let mut tag = [0u8; 1];
+                streams[0].read_exact(&mut tag).await.expect("tag");
+                let (mut bulk, mut urgent) = if tag[0] == b'B' {
+                    let u = streams.pop().expect("2 streams");
+                    (streams.pop().expect("2 streams"), u)
+                } else {
+                    let b = streams.pop().expect("2 streams");
+                    (b, streams.pop().expect("2 streams"))
+                };
+                if tag[0] == b'B' {
+                    urgent.read_exact(&mut tag).await.expect("tag");
+                } else {
+                    bulk.read_exact(&mut tag).await.expect("tag");
+                }
+                let rec = std::rc::Rc::new(std::cell::RefCell::new(Recorder::new(load.dur)));
+                let r2 = rec.clone();
+                let local = tokio::task::LocalSet::new();
+                local
+                    .run_until(async move {
+                        let urgent_task = tokio::task::spawn_local(async move {
+                            let mut m = [0u8; URGENT_SIZE];
+                            while urgent.read_exact(&mut m).await.is_ok() {
+                                r2.borrow_mut().urgent(&m);
+                            }
+                        });
+                        let mut buf = vec![0u8; 64 * 1024];
+                        while !rec.borrow().done() {
+                            match bulk.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => rec.borrow_mut().bulk(n),
+                            }
+                        }
+                        urgent_task.abort();
+                        let r = rec.replace(Recorder::new(load.dur));
+                        r.result()
+                    })
+                    .await
+            })
+        });
+        let sock = net.connect(addr);
+        rt().block_on(async {
+            let mut streams = yamux_client(sock, yamux_config(false), 2).await;
+            let mut urgent = streams.pop().expect("2 streams");
+            let mut bulk = streams.pop().expect("2 streams");
+            let give_up = load.dur * 4 + Duration::from_secs(20);
+            let local = tokio::task::LocalSet::new();
+            local
+                .run_until(async move {
+                    let u = tokio::task::spawn_local(async move {
+                        if urgent.write_all(b"U").await.is_err() {
+                            return;
+                        }
+                        let mut tick = tokio::time::interval(load.interval);
+                        loop {
+                            tick.tick().await;
+                            if urgent.write_all(&stamp()).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                    let msg = vec![0xb0u8; BULK_SIZE];
+                    let _ = tokio::time::timeout(give_up, async {
+                        if bulk.write_all(b"B").await.is_ok() {
+                            while bulk.write_all(&msg).await.is_ok() {}
+                        }
+                    })
+                    .await;
+                    u.abort();
+                })
+                .await;
+        });
+        recv.join().expect("receiver")
+    })
+}
+
+/// CometBFT ↔ CometBFT, with SecretConnection.
+pub fn cometbft(go: &Go, net: &Net, load: Load, conf: GoConf) -> Result<Lat, String> {
+    let mut args = vec![
+        "-mode".to_string(),
+        "latency".into(),
+        "-size".into(),
+        BULK_SIZE.to_string(),
+        "-urgent-size".into(),
+        URGENT_SIZE.to_string(),
+        "-dur".into(),
+        ms(load.dur),
+        "-interval".into(),
+        ms(load.interval),
+        "-secret".into(),
+    ];
+    args.extend(conf.args());
+    let v = go.pair(net, &args)?;
+    let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    Ok(Lat {
+        p50: f("p50_ms"),
+        p99: f("p99_ms"),
+        max: f("max_ms"),
+        count: v["urgent"].as_u64().unwrap_or(0) as usize,
+        bulk_rate: f("bulk_bytes") / f("secs"),
+    })
+}
+
+/// A named system under test.
+struct System<'a> {
+    name: &'static str,
+    config: String,
+    run: Box<dyn Fn() -> Result<Lat, String> + 'a>,
+}
+
+/// The latency scenario: every system `runs` times, interleaved.
+pub fn figures(go: Option<&Go>, quick: bool, runs: usize) -> Vec<Figure> {
+    let load = Load {
+        dur: Duration::from_millis(if quick { 1000 } else { 3000 }),
+        interval: Duration::from_millis(5),
+    };
+    let case = "urgent 100 B every 5 ms (prio 10), bulk 64 KiB saturated (prio 1)";
+    let net = &Net::Loopback;
+    let buf = 64 * 1024;
+    let mut capped = Config::cometbft();
+    capped.send_rate = Some(5_120_000);
+    capped.recv_rate = Some(5_120_000);
+    let mut systems = vec![
+        System {
+            name: "mconn",
+            config: "mconn-tokio defaults (SecretConnection, RustCrypto, no caps)".into(),
+            run: Box::new(move || Ok(adapter::latency(net, load, Config::cometbft()))),
+        },
+        System {
+            name: "mconn",
+            config: "mconn-tokio, 5 MB/s rate caps (as CometBFT defaults)".into(),
+            run: Box::new(move || Ok(adapter::latency(net, load, capped))),
+        },
+    ];
+    if !quick {
+        systems.push(System {
+            name: "mconn",
+            config: "bench driver, SecretConnection, RustCrypto, no caps".into(),
+            run: Box::new(move || Ok(mconn(net, load, Sec::RustCrypto, buf))),
+        });
+        systems.push(System {
+            name: "mconn",
+            config: "bench driver, RustCrypto, 5 MB/s rate caps".into(),
+            run: Box::new(move || Ok(mconn_with(net, load, Sec::RustCrypto, buf, capped))),
+        });
+        systems.push(System {
+            name: "mconn",
+            config: "bench driver, SecretConnection, ring, no caps".into(),
+            run: Box::new(move || Ok(mconn(net, load, Sec::Ring, buf))),
+        });
+    }
+    if let Some(go) = go {
+        for conf in [GoConf::DEFAULTS, GoConf::TUNED] {
+            systems.push(System {
+                name: "cometbft",
+                config: format!("SecretConnection, {}", conf.label()),
+                run: Box::new(move || cometbft(go, net, load, conf)),
+            });
+        }
+    }
+    systems.push(System {
+        name: "yamux",
+        config: "plaintext, 2 streams, no priorities".into(),
+        run: Box::new(move || Ok(yamux(net, load))),
+    });
+    let mut res: Vec<Vec<Lat>> = vec![Vec::new(); systems.len()];
+    for round in 0..runs {
+        for (i, s) in systems.iter().enumerate() {
+            match (s.run)() {
+                Ok(l) => {
+                    eprintln!(
+                        "[{}/{runs}] latency {} · {}: p50 {:.2} p99 {:.2} max {:.2} ms ({} urgent, bulk {:.0} MB/s)",
+                        round + 1,
+                        s.name,
+                        s.config,
+                        l.p50,
+                        l.p99,
+                        l.max,
+                        l.count,
+                        l.bulk_rate / 1e6
+                    );
+                    res[i].push(l);
+                }
+                Err(e) => eprintln!("latency {} {}: {e}", s.name, s.config),
+            }
+        }
+    }
+    let mut figs = Vec::new();
+    for (s, r) in systems.iter().zip(res) {
+        if r.is_empty() {
+            figs.push(Figure::skipped(
+                "latency", case, s.name, &s.config, "failed",
+            ));
+            continue;
+        }
+        let col = |m: &str, higher: bool, v: Vec<f64>| {
+            Figure::new("latency", case, s.name, &s.config, m, higher, v)
+        };
+        figs.push(col("p50 ms", false, r.iter().map(|l| l.p50).collect()));
+        figs.push(col("p99 ms", false, r.iter().map(|l| l.p99).collect()));
+        figs.push(col("max ms", false, r.iter().map(|l| l.max).collect()));
+        figs.push(col(
+            "bulk MB/s",
+            true,
+            r.iter().map(|l| l.bulk_rate / 1e6).collect(),
+        ));
+    }
+    figs
+}

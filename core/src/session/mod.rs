@@ -113,18 +113,18 @@ enum Phase {
 
 /// A buffer with a length: what [`NodeInfoExchange`] stores into.
 #[derive(Debug)]
-struct Sized<B> {
+struct LenBuf<B> {
     buf: B,
     len: usize,
 }
 
-impl<B: ByteBuf> AsRef<[u8]> for Sized<B> {
+impl<B: ByteBuf> AsRef<[u8]> for LenBuf<B> {
     fn as_ref(&self) -> &[u8] {
         &self.buf.bytes()[..self.len]
     }
 }
 
-impl<B: ByteBuf> AsMut<[u8]> for Sized<B> {
+impl<B: ByteBuf> AsMut<[u8]> for LenBuf<B> {
     fn as_mut(&mut self) -> &mut [u8] {
         &mut self.buf.bytes_mut()[..self.len]
     }
@@ -137,10 +137,10 @@ struct Upper<B: ByteBuf> {
     phase: Phase,
     deadline: Option<Instant>,
     node_info_timeout: Duration,
-    exchange: Option<NodeInfoExchange<Sized<B>, Sized<B>>>,
+    exchange: Option<NodeInfoExchange<LenBuf<B>, LenBuf<B>>>,
     /// After the exchange: our NodeInfo and the peer's (bodies).
-    local_info: Option<Sized<B>>,
-    peer_info: Option<Sized<B>>,
+    local_info: Option<LenBuf<B>>,
+    peer_info: Option<LenBuf<B>>,
     dialed: Option<NodeId>,
     remote_id: Option<NodeId>,
     /// Channel ids the peer's NodeInfo lists (bit per id).
@@ -205,11 +205,11 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
     ) -> Result<Self, ConfigError> {
         let conn = MConnection::new(&config.conn, channels, now, &mut make_buf)?;
         let local_len = local_info.encoded_len();
-        let mut local = Sized {
+        let mut local = LenBuf {
             buf: make_buf(local_len).ok_or(ConfigError::StorageTooSmall)?,
             len: local_len,
         };
-        let mut peer = Sized {
+        let mut peer = LenBuf {
             buf: make_buf(MAX_NODE_INFO_SIZE).ok_or(ConfigError::StorageTooSmall)?,
             len: 0,
         };

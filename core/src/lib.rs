@@ -7,13 +7,17 @@
 //! and `mconn-smol` adapters), on a microcontroller, in a deterministic
 //! simulator and under a fuzzer.
 //!
+//! Citations such as "spec §2.6" in these docs and comments refer to the
+//! sections of the protocol specification kept in the repository at
+//! `docs/cometbft-p2p.md`.
+//!
 //! ## Features
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `std` | yes | `std` conveniences; implies `alloc` |
-//! | `ring` | no | [`secret::RingChaCha`], a `ring`-based AEAD backend; implies `std` |
-//! | `alloc` | via `std` | growable channel buffers ([`conn::GrowBuf`]) |
+//! | `ring` | no | [`secret::RingChaCha`], the `ring` AEAD backend, and makes it the default [`secret::AeadKind`]; implies `std` |
+//! | `alloc` | via `std` | growable channel buffers ([`conn::GrowBuf`]); the switch policy ([`switch`]) |
 //! | `log` | no | log through the `log` crate |
 //! | `defmt` | no | log through `defmt`; `defmt::Format` on public types |
 //!
@@ -33,8 +37,12 @@ mod fmt;
 pub mod conn;
 pub mod handshake;
 pub mod identity;
+#[cfg(feature = "alloc")]
+pub mod pex;
 pub mod secret;
 pub mod session;
+#[cfg(feature = "alloc")]
+pub mod switch;
 pub mod time;
 pub mod wire;
 

@@ -390,6 +390,22 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
         self.with(|s| s.end)
     }
 
+    /// Waits until the driver loop returned (the socket is done) and gives
+    /// why the connection ended.
+    pub async fn finished(&self) -> Disconnect {
+        poll_fn(|cx| {
+            self.with(|s| match (s.finished, s.end) {
+                (true, Some(end)) => Poll::Ready(end),
+                (true, None) => Poll::Ready(Disconnect::Eof),
+                _ => {
+                    s.any.register(cx.waker());
+                    Poll::Pending
+                }
+            })
+        })
+        .await
+    }
+
     /// Whether the driver loop has returned (the socket is done).
     pub fn is_finished(&self) -> bool {
         self.with(|s| s.finished)

@@ -40,6 +40,8 @@ mod peer;
 mod run;
 #[cfg(feature = "std")]
 mod std_glue;
+#[cfg(feature = "std")]
+pub mod switch;
 
 use core::future::Future;
 

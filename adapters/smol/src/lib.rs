@@ -61,7 +61,7 @@ pub type Peer = mconn_driver::Peer<Smol>;
 
 /// One half of a shared `Async<TcpStream>` (async-io reads and writes
 /// through `&Async<TcpStream>`).
-struct Half(Arc<Async<TcpStream>>);
+pub struct Half(Arc<Async<TcpStream>>);
 
 impl embedded_io::ErrorType for Half {
     type Error = io::Error;
@@ -82,6 +82,69 @@ impl embedded_io_async::Write for Half {
 impl HalfClose for Half {
     async fn half_close(&mut self) {
         let _ = self.0.get_ref().shutdown(Shutdown::Write);
+    }
+}
+
+/// The switch on smol (see [`mconn_driver::switch`]); reactors implement
+/// `Reactor<Smol>`. Tasks run on smol's global executor.
+pub type Switch = mconn_driver::switch::Switch<Smol>;
+/// A peer of a [`Switch`].
+pub type SwitchPeer = mconn_driver::switch::SwitchPeer<Smol>;
+
+fn split(stream: Async<TcpStream>, unsent_limit: Option<u32>) -> io::Result<(Half, Half)> {
+    mconn_driver::tune_socket(
+        mconn_driver::socket2::SockRef::from(stream.get_ref()),
+        unsent_limit,
+    )?;
+    let stream = Arc::new(stream);
+    Ok((Half(stream.clone()), Half(stream)))
+}
+
+impl mconn_driver::switch::Runtime for Smol {
+    type Reader = Half;
+    type Writer = Half;
+    type Listener = Async<TcpListener>;
+
+    fn now() -> Instant {
+        std_now()
+    }
+
+    async fn sleep_until(deadline: Instant) {
+        <Smol as Platform>::sleep_until(deadline).await
+    }
+
+    fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) {
+        smol::spawn(task).detach();
+    }
+
+    async fn serve(
+        peer: mconn_driver::Peer<mconn_driver::switch::OnRuntime<Smol>>,
+        reader: Half,
+        writer: Half,
+        io_buffer: usize,
+    ) -> Disconnect {
+        peer.serve(reader, writer, io_buffer).await
+    }
+
+    async fn bind(addr: SocketAddr) -> io::Result<Async<TcpListener>> {
+        Async::<TcpListener>::bind(addr)
+    }
+
+    fn local_addr(listener: &Async<TcpListener>) -> io::Result<SocketAddr> {
+        listener.get_ref().local_addr()
+    }
+
+    async fn accept(
+        listener: &Async<TcpListener>,
+        unsent_limit: Option<u32>,
+    ) -> io::Result<(Half, Half, SocketAddr)> {
+        let (stream, addr) = listener.accept().await?;
+        let (r, w) = split(stream, unsent_limit)?;
+        Ok((r, w, addr))
+    }
+
+    async fn connect(addr: SocketAddr, unsent_limit: Option<u32>) -> io::Result<(Half, Half)> {
+        split(Async::<TcpStream>::connect(addr).await?, unsent_limit)
     }
 }
 

@@ -36,6 +36,8 @@ fn smol_pair_exchange(encrypted: bool) {
         let (a, b) = pair(config(1, encrypted), config(2, encrypted)).await;
         check_identity(&a, 2, true);
         check_identity(&b, 1, false);
+        // A stalled exchange fails the test (with both sides' state),
+        // well before `bounded`'s limit.
         let watchdog = async {
             smol::Timer::after(LIMIT - Duration::from_secs(10)).await;
             for (name, p) in [("a", &a), ("b", &b)] {
@@ -44,11 +46,16 @@ fn smol_pair_exchange(encrypted: bool) {
                     eprintln!("  {:?}", p.channel_stats(ch));
                 }
             }
+            false
         };
         let both = async {
             futures::join!(exchange(&a), exchange(&b));
+            true
         };
-        smol::future::or(both, watchdog).await;
+        assert!(
+            smol::future::or(both, watchdog).await,
+            "exchange stalled (state above)"
+        );
         a.close().await.unwrap();
         assert_eq!(b.recv(0x10).await, Err(Error::Closed(Disconnect::Eof)));
     });

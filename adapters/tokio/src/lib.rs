@@ -65,8 +65,10 @@ impl Platform for Tokio {
 /// for every call).
 pub type Peer = mconn_driver::Peer<Tokio>;
 
-struct Reader(OwnedReadHalf);
-struct Writer(OwnedWriteHalf);
+/// The read half of a tokio TCP stream.
+pub struct Reader(OwnedReadHalf);
+/// The write half of a tokio TCP stream.
+pub struct Writer(OwnedWriteHalf);
 
 impl embedded_io::ErrorType for Reader {
     type Error = io::Error;
@@ -127,6 +129,64 @@ pub async fn start(
     peer.connected().await?;
     log::debug!("mconn-tokio: connected to {:?}", peer.remote_id());
     Ok(peer)
+}
+
+/// The switch on tokio (see [`mconn_driver::switch`]); reactors implement
+/// `Reactor<Tokio>`.
+pub type Switch = mconn_driver::switch::Switch<Tokio>;
+/// A peer of a [`Switch`].
+pub type SwitchPeer = mconn_driver::switch::SwitchPeer<Tokio>;
+
+impl mconn_driver::switch::Runtime for Tokio {
+    type Reader = Reader;
+    type Writer = Writer;
+    type Listener = TcpListener;
+
+    fn now() -> Instant {
+        std_now()
+    }
+
+    async fn sleep_until(deadline: Instant) {
+        <Tokio as Platform>::sleep_until(deadline).await
+    }
+
+    fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) {
+        tokio::spawn(task);
+    }
+
+    async fn serve(
+        peer: mconn_driver::Peer<mconn_driver::switch::OnRuntime<Tokio>>,
+        reader: Reader,
+        writer: Writer,
+        io_buffer: usize,
+    ) -> Disconnect {
+        peer.serve(reader, writer, io_buffer).await
+    }
+
+    async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+        TcpListener::bind(addr).await
+    }
+
+    fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
+        listener.local_addr()
+    }
+
+    async fn accept(
+        listener: &TcpListener,
+        unsent_limit: Option<u32>,
+    ) -> io::Result<(Reader, Writer, SocketAddr)> {
+        let (stream, addr) = listener.accept().await?;
+        mconn_driver::tune_socket(mconn_driver::socket2::SockRef::from(&stream), unsent_limit)?;
+        let (r, w) = stream.into_split();
+        Ok((Reader(r), Writer(w), addr))
+    }
+
+    async fn connect(addr: SocketAddr, unsent_limit: Option<u32>) -> io::Result<(Reader, Writer)> {
+        let stream = TcpStream::connect(addr).await?;
+        mconn_driver::tune_socket(mconn_driver::socket2::SockRef::from(&stream), unsent_limit)?;
+        let (r, w) = stream.into_split();
+        Ok((Reader(r), Writer(w)))
+    }
 }
 
 /// A TCP listener that hands out authenticated peers.

@@ -12,9 +12,11 @@
 mod addr;
 #[cfg(feature = "std")]
 mod json;
+mod net_addr;
 mod zip215;
 
 pub use addr::{PeerAddr, PeerAddrError};
+pub use net_addr::{NetAddr, NetAddrError};
 #[cfg(feature = "std")]
 pub use json::NodeKeyFileError;
 

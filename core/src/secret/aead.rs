@@ -1,16 +1,29 @@
 //! The AEAD behind SecretConnection frames: ChaCha20-Poly1305 (RFC 8439),
 //! 32-byte key, 12-byte nonce, empty associated data, 16-byte tag.
 //!
-//! [`RustCryptoChaCha`] (pure Rust, `no_std`) is the default;
-//! [`RingChaCha`] (feature `ring`) uses ring's assembly implementation.
+//! Two implementations ship: [`RustCryptoChaCha`] (pure Rust, `no_std`) and
+//! [`RingChaCha`] (feature `ring`, ring's assembly implementation, several
+//! times faster). [`Aead`] holds either, picked at run time by an
+//! [`AeadKind`] (for a session: [`SessionConfig::aead`]); its default is
+//! ring when the `ring` feature is on, RustCrypto otherwise. Any other type
+//! implementing [`AeadBackend`] can be plugged in through the type
+//! parameter of [`SecretConnection`](super::SecretConnection) and
+//! [`Session`](crate::session::Session).
+//!
+//! [`SessionConfig::aead`]: crate::session::SessionConfig::aead
 //!
 //! ```
-//! use mconn::secret::{AeadBackend, RustCryptoChaCha};
-//! let aead = RustCryptoChaCha::new(&[1; 32]);
+//! use mconn::secret::{Aead, AeadBackend, AeadKind};
+//! let aead = Aead::with_kind(AeadKind::RustCrypto, &[1; 32]);
+//! assert_eq!(aead.kind(), AeadKind::RustCrypto);
 //! let mut buf = *b"hello";
 //! let tag = aead.seal_in_place(&[0; 12], &mut buf).unwrap();
-//! aead.open_in_place(&[0; 12], &mut buf, &tag).unwrap();
-//! assert_eq!(&buf, b"hello");
+//! // Every kind is RFC 8439, byte for byte: any of them opens it.
+//! for &kind in AeadKind::AVAILABLE {
+//!     let mut copy = buf;
+//!     Aead::with_kind(kind, &[1; 32]).open_in_place(&[0; 12], &mut copy, &tag).unwrap();
+//!     assert_eq!(&copy, b"hello");
+//! }
 //! ```
 
 use core::fmt;
@@ -42,6 +55,15 @@ impl core::error::Error for AeadError {}
 pub trait AeadBackend: Sized {
     /// A cipher for one direction's key.
     fn new(key: &[u8; KEY_LEN]) -> Self;
+
+    /// A cipher for `key`, of the implementation `kind` names when the
+    /// backend offers a run-time choice (as [`Aead`] does). A backend that
+    /// is one fixed implementation ignores `kind`: the default is
+    /// [`new`](Self::new).
+    fn with_kind(kind: AeadKind, key: &[u8; KEY_LEN]) -> Self {
+        let _ = kind;
+        Self::new(key)
+    }
 
     /// Encrypts `buf` in place and returns the tag.
     fn seal_in_place(
@@ -157,9 +179,150 @@ impl AeadBackend for RingChaCha {
     }
 }
 
+/// A built-in AEAD implementation, chosen at run time (see [`Aead`]).
+///
+/// Which variants exist depends on the crate features, so matches need a
+/// wildcard arm; [`AVAILABLE`](Self::AVAILABLE) lists the compiled-in ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum AeadKind {
+    /// [`RustCryptoChaCha`]: pure Rust, `no_std`.
+    RustCrypto,
+    /// [`RingChaCha`]: ring's assembly implementation (feature `ring`).
+    #[cfg(feature = "ring")]
+    Ring,
+}
+
+impl AeadKind {
+    /// Every kind compiled into this build, the default first.
+    pub const AVAILABLE: &'static [AeadKind] = &[
+        #[cfg(feature = "ring")]
+        AeadKind::Ring,
+        AeadKind::RustCrypto,
+    ];
+
+    /// The fastest kind compiled in: `Ring` with the `ring` feature, else
+    /// [`RustCrypto`](Self::RustCrypto). Also the [`Default`].
+    pub const DEFAULT: AeadKind = AeadKind::AVAILABLE[0];
+
+    /// A short lowercase name: `rustcrypto` or `ring`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            AeadKind::RustCrypto => "rustcrypto",
+            #[cfg(feature = "ring")]
+            AeadKind::Ring => "ring",
+        }
+    }
+}
+
+impl Default for AeadKind {
+    /// [`AeadKind::DEFAULT`].
+    fn default() -> Self {
+        AeadKind::DEFAULT
+    }
+}
+
+impl fmt::Display for AeadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One of the built-in backends, chosen at run time by an [`AeadKind`]
+/// through [`AeadBackend::with_kind`] ([`AeadBackend::new`] takes the
+/// default kind). The default backend of [`SecretConnection`](super::SecretConnection)
+/// and [`Session`](crate::session::Session).
+#[non_exhaustive]
+pub enum Aead {
+    /// RustCrypto's implementation.
+    RustCrypto(RustCryptoChaCha),
+    /// ring's implementation (feature `ring`).
+    #[cfg(feature = "ring")]
+    Ring(RingChaCha),
+}
+
+impl Aead {
+    /// Which implementation this is.
+    pub fn kind(&self) -> AeadKind {
+        match self {
+            Aead::RustCrypto(_) => AeadKind::RustCrypto,
+            #[cfg(feature = "ring")]
+            Aead::Ring(_) => AeadKind::Ring,
+        }
+    }
+}
+
+impl fmt::Debug for Aead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Aead({})", self.kind())
+    }
+}
+
+impl AeadBackend for Aead {
+    fn new(key: &[u8; KEY_LEN]) -> Self {
+        Self::with_kind(AeadKind::default(), key)
+    }
+
+    fn with_kind(kind: AeadKind, key: &[u8; KEY_LEN]) -> Self {
+        match kind {
+            AeadKind::RustCrypto => Aead::RustCrypto(RustCryptoChaCha::new(key)),
+            #[cfg(feature = "ring")]
+            AeadKind::Ring => Aead::Ring(RingChaCha::new(key)),
+        }
+    }
+
+    fn seal_in_place(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], AeadError> {
+        match self {
+            Aead::RustCrypto(a) => a.seal_in_place(nonce, buf),
+            #[cfg(feature = "ring")]
+            Aead::Ring(a) => a.seal_in_place(nonce, buf),
+        }
+    }
+
+    fn open_in_place(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        buf: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), AeadError> {
+        match self {
+            Aead::RustCrypto(a) => a.open_in_place(nonce, buf, tag),
+            #[cfg(feature = "ring")]
+            Aead::Ring(a) => a.open_in_place(nonce, buf, tag),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The default is the fastest kind compiled in; `new` uses it; every
+    /// available kind builds the implementation it names.
+    #[test]
+    fn kinds_and_default() {
+        #[cfg(feature = "ring")]
+        assert_eq!(AeadKind::default(), AeadKind::Ring);
+        #[cfg(not(feature = "ring"))]
+        assert_eq!(AeadKind::default(), AeadKind::RustCrypto);
+        assert_eq!(Aead::new(&[1; 32]).kind(), AeadKind::default());
+        assert!(AeadKind::AVAILABLE.contains(&AeadKind::RustCrypto));
+        for &kind in AeadKind::AVAILABLE {
+            assert_eq!(Aead::with_kind(kind, &[1; 32]).kind(), kind);
+        }
+        // A fixed backend ignores the kind and still works.
+        let fixed = RustCryptoChaCha::with_kind(AeadKind::default(), &[1; 32]);
+        let mut buf = [7u8; 40];
+        let tag = fixed.seal_in_place(&[0; 12], &mut buf).unwrap();
+        let chosen = Aead::with_kind(AeadKind::RustCrypto, &[1; 32]);
+        chosen.open_in_place(&[0; 12], &mut buf, &tag).unwrap();
+        assert_eq!(buf, [7; 40]);
+    }
 
     /// Seal, open, and refuse tampered data or a wrong nonce.
     #[test]

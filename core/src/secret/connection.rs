@@ -1,6 +1,6 @@
 //! The SecretConnection state machine (spec §2.11).
 
-use super::aead::{AeadBackend, RustCryptoChaCha};
+use super::aead::{Aead, AeadBackend, AeadKind};
 use super::frame::{FrameOpener, FrameSealer, DATA_MAX_SIZE, LEN_PREFIX_SIZE, SEALED_FRAME_LEN};
 use super::handshake::{challenge, derive_keys, diffie_hellman, sort_ephemeral};
 use super::SecretError;
@@ -42,8 +42,10 @@ const AUTH_BUF_LEN: usize = varint::MAX_LEN + AUTH_SIG_MAX_BODY;
 /// Memory: two 1044-byte frame buffers plus a few hundred bytes; no
 /// allocation. Secrets (ephemeral key, node key copy, session keys) are
 /// wiped when no longer needed or on drop.
-pub struct SecretConnection<A: AeadBackend = RustCryptoChaCha> {
+pub struct SecretConnection<A: AeadBackend = Aead> {
     error: Option<SecretError>,
+    /// The AEAD implementation the session keys get, once derived.
+    aead: AeadKind,
     /// Node key copy, only until the challenge is signed.
     local_key: Option<NodeKey>,
     eph_secret: Option<x25519_dalek::StaticSecret>,
@@ -71,10 +73,11 @@ pub struct SecretConnection<A: AeadBackend = RustCryptoChaCha> {
     auth_len: usize,
 }
 
-impl SecretConnection<RustCryptoChaCha> {
-    /// A connection for `local` with the default (RustCrypto) AEAD.
-    /// `ephemeral_secret` must be 32 fresh random bytes: the caller owns
-    /// randomness.
+impl SecretConnection<Aead> {
+    /// A connection for `local` with the default AEAD ([`AeadKind::default`]:
+    /// ring when compiled in, else RustCrypto; [`with_kind`](Self::with_kind)
+    /// picks another). `ephemeral_secret` must be 32 fresh random bytes: the
+    /// caller owns randomness.
     pub fn new(local: &NodeKey, ephemeral_secret: [u8; 32]) -> Self {
         Self::with_backend(local, ephemeral_secret)
     }
@@ -83,12 +86,36 @@ impl SecretConnection<RustCryptoChaCha> {
     pub fn with_rng(local: &NodeKey, rng: &mut impl CryptoRngCore) -> Self {
         Self::with_backend_rng(local, rng)
     }
+
+    /// Like [`new`](Self::new), with the AEAD implementation `kind`.
+    ///
+    /// ```
+    /// use mconn::identity::NodeKey;
+    /// use mconn::secret::{AeadKind, SecretConnection};
+    /// let key = NodeKey::from_seed([1; 32]);
+    /// let conn = SecretConnection::with_kind(&key, [7; 32], AeadKind::RustCrypto);
+    /// assert_eq!(conn.aead_kind(), AeadKind::RustCrypto);
+    /// ```
+    pub fn with_kind(local: &NodeKey, ephemeral_secret: [u8; 32], kind: AeadKind) -> Self {
+        Self::with_backend_kind(local, ephemeral_secret, kind)
+    }
 }
 
 impl<A: AeadBackend> SecretConnection<A> {
     /// [`new`](SecretConnection::new) for any AEAD backend, e.g.
     /// `SecretConnection::<RingChaCha>::with_backend(..)`.
-    pub fn with_backend(local: &NodeKey, mut ephemeral_secret: [u8; 32]) -> Self {
+    pub fn with_backend(local: &NodeKey, ephemeral_secret: [u8; 32]) -> Self {
+        Self::with_backend_kind(local, ephemeral_secret, AeadKind::DEFAULT)
+    }
+
+    /// [`with_kind`](SecretConnection::with_kind) for any AEAD backend: the
+    /// backend gets `kind` through [`AeadBackend::with_kind`] (a fixed
+    /// backend ignores it).
+    pub fn with_backend_kind(
+        local: &NodeKey,
+        mut ephemeral_secret: [u8; 32],
+        kind: AeadKind,
+    ) -> Self {
         let secret = x25519_dalek::StaticSecret::from(ephemeral_secret);
         ephemeral_secret.zeroize();
         let local_eph = x25519_dalek::PublicKey::from(&secret).to_bytes();
@@ -96,6 +123,7 @@ impl<A: AeadBackend> SecretConnection<A> {
         tx_buf[..EPH_MSG_LEN].copy_from_slice(&auth::encode_ephemeral(&local_eph));
         SecretConnection {
             error: None,
+            aead: kind,
             local_key: Some(local.clone()),
             eph_secret: Some(secret),
             local_eph,
@@ -125,6 +153,13 @@ impl<A: AeadBackend> SecretConnection<A> {
         let mut secret = [0u8; 32];
         rng.fill_bytes(&mut secret);
         Self::with_backend(local, secret)
+    }
+
+    /// The AEAD implementation asked for at construction: what the
+    /// default backend [`Aead`] uses for the session keys (a fixed backend
+    /// ignores it).
+    pub fn aead_kind(&self) -> AeadKind {
+        self.aead
     }
 
     /// Our node's public key (sent in our AuthSig).
@@ -317,8 +352,8 @@ impl<A: AeadBackend> SecretConnection<A> {
         self.challenge = challenge(&lo, &hi, shared.as_bytes());
         let keys = derive_keys(shared.as_bytes(), loc_is_least);
         drop(shared);
-        self.sealer = Some(FrameSealer::new(&keys.send));
-        self.opener = Some(FrameOpener::new(&keys.recv));
+        self.sealer = Some(FrameSealer::with_kind(self.aead, &keys.send));
+        self.opener = Some(FrameOpener::with_kind(self.aead, &keys.recv));
         drop(keys);
         let key = self
             .local_key
@@ -457,6 +492,18 @@ impl<A: AeadBackend> SecretConnection<A> {
 }
 
 #[cfg(test)]
+impl SecretConnection<Aead> {
+    /// Test hook: the implementations the session keys actually went to
+    /// (sealer, opener), once derived.
+    pub(crate) fn cipher_kinds(&self) -> Option<(AeadKind, AeadKind)> {
+        Some((
+            self.sealer.as_ref()?.cipher().kind(),
+            self.opener.as_ref()?.cipher().kind(),
+        ))
+    }
+}
+
+#[cfg(test)]
 impl<A: AeadBackend> SecretConnection<A> {
     /// Test hook: jump both frame counters.
     pub(crate) fn set_counters(&mut self, send: u64, recv: u64) {
@@ -474,6 +521,7 @@ impl<A: AeadBackend> core::fmt::Debug for SecretConnection<A> {
         f.debug_struct("SecretConnection")
             .field("tx", &self.tx)
             .field("rx", &self.rx)
+            .field("aead", &self.aead)
             .field("remote_id", &self.remote_id())
             .field("error", &self.error)
             .finish_non_exhaustive()

@@ -13,7 +13,7 @@
 //! assert_eq!(&frame[4..4 + len], b"hi");
 //! ```
 
-use super::aead::{AeadBackend, KEY_LEN, NONCE_LEN, TAG_LEN};
+use super::aead::{AeadBackend, AeadKind, KEY_LEN, NONCE_LEN, TAG_LEN};
 use super::SecretError;
 
 /// Largest payload of one frame.
@@ -47,6 +47,15 @@ impl<A: AeadBackend> FrameSealer<A> {
         Self::at_counter(key, 0)
     }
 
+    /// A sealer for `key` with the AEAD implementation `kind` (see
+    /// [`AeadBackend::with_kind`]), counter 0.
+    pub fn with_kind(kind: AeadKind, key: &[u8; KEY_LEN]) -> Self {
+        FrameSealer {
+            aead: A::with_kind(kind, key),
+            counter: 0,
+        }
+    }
+
     /// Test hook: a sealer that starts at `counter`.
     pub(crate) fn at_counter(key: &[u8; KEY_LEN], counter: u64) -> Self {
         FrameSealer {
@@ -59,6 +68,12 @@ impl<A: AeadBackend> FrameSealer<A> {
     #[cfg(test)]
     pub(crate) fn set_counter(&mut self, counter: u64) {
         self.counter = counter;
+    }
+
+    /// Test hook: the cipher.
+    #[cfg(test)]
+    pub(crate) fn cipher(&self) -> &A {
+        &self.aead
     }
 
     /// Frames sealed so far (the next nonce counter).
@@ -114,6 +129,15 @@ impl<A: AeadBackend> FrameOpener<A> {
         Self::at_counter(key, 0)
     }
 
+    /// An opener for `key` with the AEAD implementation `kind` (see
+    /// [`AeadBackend::with_kind`]), counter 0.
+    pub fn with_kind(kind: AeadKind, key: &[u8; KEY_LEN]) -> Self {
+        FrameOpener {
+            aead: A::with_kind(kind, key),
+            counter: 0,
+        }
+    }
+
     /// Test hook: an opener that starts at `counter`.
     pub(crate) fn at_counter(key: &[u8; KEY_LEN], counter: u64) -> Self {
         FrameOpener {
@@ -126,6 +150,12 @@ impl<A: AeadBackend> FrameOpener<A> {
     #[cfg(test)]
     pub(crate) fn set_counter(&mut self, counter: u64) {
         self.counter = counter;
+    }
+
+    /// Test hook: the cipher.
+    #[cfg(test)]
+    pub(crate) fn cipher(&self) -> &A {
+        &self.aead
     }
 
     /// Frames opened so far (the next nonce counter).

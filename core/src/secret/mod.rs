@@ -5,8 +5,9 @@
 //!   and then the stream of sealed 1044-byte frames.
 //! * [`handshake`]: the pure cryptographic steps (also useful for vectors).
 //! * [`FrameSealer`] / [`FrameOpener`]: one direction's frames.
-//! * [`AeadBackend`]: the ChaCha20-Poly1305 provider ([`RustCryptoChaCha`]
-//!   by default, [`RingChaCha`] with the `ring` feature).
+//! * [`AeadBackend`]: the ChaCha20-Poly1305 provider. The default, [`Aead`],
+//!   is chosen at run time by an [`AeadKind`]: [`RingChaCha`] (feature
+//!   `ring`, the default when compiled in) or [`RustCryptoChaCha`].
 //!
 //! The protocol is symmetric: both sides send their ephemeral key at once,
 //! so drain [`SecretConnection::poll_transmit`] right after construction.
@@ -48,7 +49,7 @@ pub mod handshake;
 
 #[cfg(feature = "ring")]
 pub use aead::RingChaCha;
-pub use aead::{AeadBackend, AeadError, RustCryptoChaCha};
+pub use aead::{Aead, AeadBackend, AeadError, AeadKind, RustCryptoChaCha};
 pub use connection::SecretConnection;
 pub use error::SecretError;
 pub use frame::{
@@ -57,3 +58,5 @@ pub use frame::{
 
 #[cfg(test)]
 mod tests;
+#[cfg(all(test, feature = "alloc"))]
+mod backend_tests;

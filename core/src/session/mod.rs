@@ -61,11 +61,13 @@ use crate::conn::{
 };
 use crate::handshake::{check_dialed_id, NodeInfoExchange};
 use crate::identity::{NodeId, NodeKey};
-use crate::secret::{AeadBackend, RustCryptoChaCha, SecretConnection, SEALED_FRAME_LEN};
+use crate::secret::{Aead, AeadBackend, AeadKind, SecretConnection, SEALED_FRAME_LEN};
 use crate::time::{earliest, Instant};
 use crate::wire::node_info::{NodeInfo, MAX_NODE_INFO_SIZE};
+use zeroize::Zeroize;
 
-/// Session settings: the MConnection's, plus the handshake deadlines.
+/// Session settings: the MConnection's, the handshake deadlines, and the
+/// SecretConnection's AEAD implementation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionConfig {
     /// The MConnection settings.
@@ -74,21 +76,39 @@ pub struct SessionConfig {
     pub handshake_timeout: Duration,
     /// Deadline for the NodeInfo exchange, from the end of the handshake (3 s).
     pub node_info_timeout: Duration,
+    /// The AEAD implementation of an encrypted session with the default
+    /// backend [`Aead`] (ignored by fixed backends, see
+    /// [`AeadBackend::with_kind`]). Default: [`AeadKind::DEFAULT`] (ring
+    /// with the `ring` feature, else RustCrypto). The peer cannot tell.
+    pub aead: AeadKind,
 }
 
 impl SessionConfig {
-    /// CometBFT's deadlines around `conn`.
+    /// CometBFT's deadlines around `conn`, and the default AEAD.
     pub const fn new(conn: Config) -> Self {
         SessionConfig {
             conn,
             handshake_timeout: Duration::from_secs(3),
             node_info_timeout: Duration::from_secs(3),
+            aead: AeadKind::DEFAULT,
         }
     }
 }
 
 /// Whether the byte stream is encrypted.
-#[derive(Clone, Copy, Debug)]
+///
+/// The ephemeral secret is wiped when this is dropped, `Debug` does not
+/// print it, and (so that no copy escapes the wipe) this is neither `Copy`
+/// nor `Clone`: build one per session.
+///
+/// ```
+/// use mconn::identity::NodeKey;
+/// use mconn::session::Security;
+/// let key = NodeKey::from_seed([1; 32]);
+/// let security = Security::Secret { key: &key, ephemeral: [0xab; 32] };
+/// let shown = format!("{security:?}");
+/// assert!(shown.contains("redacted") && !shown.contains("171"), "{shown}");
+/// ```
 pub enum Security<'k> {
     /// SecretConnection with our node key; `ephemeral` must be 32 fresh
     /// random bytes (the caller owns randomness).
@@ -101,6 +121,27 @@ pub enum Security<'k> {
     /// No encryption and no authentication (tests, benchmarks, the seed
     /// documents' setup): the peer's ID is whatever its NodeInfo claims.
     Plaintext,
+}
+
+impl Drop for Security<'_> {
+    fn drop(&mut self) {
+        if let Security::Secret { ephemeral, .. } = self {
+            ephemeral.zeroize();
+        }
+    }
+}
+
+impl core::fmt::Debug for Security<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Security::Secret { key, .. } => f
+                .debug_struct("Secret")
+                .field("key", key)
+                .field("ephemeral", &"<redacted>")
+                .finish(),
+            Security::Plaintext => f.write_str("Plaintext"),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,7 +195,11 @@ struct Upper<B: ByteBuf> {
 }
 
 /// A peer connection over one byte stream. See the [module docs](self).
-pub struct Session<B: ByteBuf, A: AeadBackend = RustCryptoChaCha> {
+///
+/// `A` is the SecretConnection's AEAD backend: the default [`Aead`] takes
+/// its implementation from [`SessionConfig::aead`]; any [`AeadBackend`]
+/// type can be plugged in instead.
+pub struct Session<B: ByteBuf, A: AeadBackend = Aead> {
     secret: Option<SecretConnection<A>>,
     /// A sealed frame that did not fit the caller's output buffer.
     frame: [u8; SEALED_FRAME_LEN],
@@ -163,7 +208,7 @@ pub struct Session<B: ByteBuf, A: AeadBackend = RustCryptoChaCha> {
     up: Upper<B>,
 }
 
-impl<B: ByteBuf> core::fmt::Debug for Session<B> {
+impl<B: ByteBuf, A: AeadBackend> core::fmt::Debug for Session<B, A> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Session")
             .field("phase", &self.up.phase)
@@ -221,9 +266,12 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
             .encode(local.as_mut())
             .map_err(|_| ConfigError::NodeInfo)?;
         let exchange = NodeInfoExchange::new(local, peer).map_err(|_| ConfigError::NodeInfo)?;
-        let (secret, phase, timeout) = match security {
+        // Matched by reference: the ephemeral secret is copied only into
+        // the SecretConnection (which wipes its copy), and `security`
+        // wipes the original when it drops here.
+        let (secret, phase, timeout) = match &security {
             Security::Secret { key, ephemeral } => (
-                Some(SecretConnection::with_backend(key, ephemeral)),
+                Some(SecretConnection::with_backend_kind(key, *ephemeral, config.aead)),
                 Phase::Handshake,
                 config.handshake_timeout,
             ),
@@ -442,6 +490,13 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
     /// as claimed in its NodeInfo once connected.
     pub fn remote_id(&self) -> Option<NodeId> {
         self.up.remote_id
+    }
+
+    /// The AEAD implementation of an encrypted session (from
+    /// [`SessionConfig::aead`]; see [`SecretConnection::aead_kind`]), `None`
+    /// for a plaintext one.
+    pub fn aead_kind(&self) -> Option<AeadKind> {
+        self.secret.as_ref().map(SecretConnection::aead_kind)
     }
 
     /// Whether we dialed this peer.

@@ -1,0 +1,780 @@
+//! The switch in deterministic simulation (`mconn_tests::netsim`): the same
+//! `mconn_driver::switch` code as on tokio and smol, on simulated time and an
+//! in-memory network, reproducible from a seed.
+//!
+//! * 50 nodes with persistent-peer lists form exactly the intended graph;
+//!   the inbound and outbound limits hold at every sampled moment, and
+//!   refuse dials beyond them.
+//! * A killed node is redialled by its persistent dialers on the `Backoff`
+//!   schedule and its edges come back when it restarts.
+//! * Self, duplicate-ID, duplicate-IP and already-connected connections are
+//!   refused with the right `Refusal`.
+//! * A reactor that stops reading: keepalive and the other reactor keep
+//!   going until its inbox budget is spent; then `BackPressure` stops the
+//!   peer without loss, `Disconnect` disconnects it, `Drop` drops and counts.
+//! * Two runs with the same seed give the same trace and the same state.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mconn::conn::Keepalive;
+use mconn::identity::{NetAddr, NodeId, NodeKey};
+use mconn::switch::{
+    Backoff, ChannelDescriptor, DisconnectReason, InboxBudget, Misbehaviour, OverflowPolicy,
+    Refusal, SwitchConfig,
+};
+use mconn::Instant;
+use mconn_driver::switch::{DialError, Reactor, Runtime, Switch, SwitchBuilder, SwitchPeer};
+use mconn_driver::NodeConfig;
+use mconn_tests::netsim::{node_ip, Gate, NetConfig, NetEvent, Sim, Simulation};
+use mconn_tests::sim::Rng;
+
+const PORT: u16 = 26656;
+const CHANNEL: u8 = 0x60;
+const OTHER: u8 = 0x61;
+
+fn key(i: usize) -> NodeKey {
+    let mut seed = [0x5a; 32];
+    seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    NodeKey::from_seed(seed)
+}
+
+fn id(i: usize) -> NodeId {
+    key(i).node_id()
+}
+
+/// Where node `i` listens.
+fn addr(i: usize) -> NetAddr {
+    NetAddr::new(id(i), node_ip(i), PORT)
+}
+
+fn secs(t: Instant) -> f64 {
+    t.as_micros() as f64 / 1e6
+}
+
+/// What a [`Watcher`] saw: (when, who, what).
+type Log = Arc<Mutex<Vec<(Instant, NodeId, Seen)>>>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Seen {
+    Added,
+    Removed(DisconnectReason),
+    Message(u8),
+}
+
+/// A reactor owning `channels` that records peers coming and going and
+/// the channels of the messages it receives.
+struct Watcher {
+    channels: Vec<ChannelDescriptor>,
+    log: Log,
+}
+
+impl Watcher {
+    fn new(channels: &[u8]) -> (Self, Log) {
+        let log = Log::default();
+        let channels = channels
+            .iter()
+            .map(|&c| ChannelDescriptor::new(c, 1).recv_message_capacity(4096))
+            .collect();
+        (
+            Watcher {
+                channels,
+                log: log.clone(),
+            },
+            log,
+        )
+    }
+
+    fn push(&self, id: NodeId, seen: Seen) {
+        self.log.lock().unwrap().push((Sim::now(), id, seen));
+    }
+}
+
+impl Reactor<Sim> for Watcher {
+    fn channels(&self) -> Vec<ChannelDescriptor> {
+        self.channels.clone()
+    }
+    async fn add_peer(&mut self, peer: &SwitchPeer<Sim>) {
+        self.push(peer.id(), Seen::Added);
+    }
+    async fn remove_peer(&mut self, peer: &SwitchPeer<Sim>, reason: DisconnectReason) {
+        self.push(peer.id(), Seen::Removed(reason));
+    }
+    async fn receive(&mut self, channel: u8, peer: &SwitchPeer<Sim>, _msg: Vec<u8>) {
+        self.push(peer.id(), Seen::Message(channel));
+    }
+}
+
+/// Node `i`'s settings: every node has its own IP, so CometBFT's
+/// one-connection-per-IP rule stays on.
+fn settings(i: usize) -> (NodeConfig, SwitchConfig) {
+    let node = NodeConfig::new(key(i), "netsim", &[]);
+    let config = SwitchConfig::new(node.key.node_id());
+    (node, config)
+}
+
+/// Starts `builder` as node `i`, listening on its address.
+fn start(sim: &Simulation, i: usize, builder: SwitchBuilder<Sim>) -> Switch<Sim> {
+    let listen = SocketAddr::new(node_ip(i), PORT);
+    sim.block_on_at(node_ip(i), builder.listen(listen).start())
+        .expect("the simulation runs")
+        .expect("the switch starts")
+}
+
+fn peer_ids(s: &Switch<Sim>) -> BTreeSet<NodeId> {
+    s.peers().list().iter().map(|p| p.id()).collect()
+}
+
+/// Dials `to` from node `from` and waits for the outcome.
+fn dial(sim: &Simulation, s: &Switch<Sim>, from: usize, to: NetAddr) -> Result<SwitchPeer<Sim>, DialError> {
+    sim.block_on_at(node_ip(from), s.dial(to)).expect("the simulation runs")
+}
+
+/// Who dials whom: `dials[i]` are node `i`'s persistent peers.
+struct Graph {
+    dials: Vec<Vec<usize>>,
+}
+
+impl Graph {
+    /// A ring (`i` dials `i + 1`), a hub (node 0) dialled by `max_in - 1`
+    /// more nodes so it reaches the inbound limit, then random chords that
+    /// keep every in-degree within `max_in` and out-degree within `max_out`.
+    fn ring_hub_chords(n: usize, max_in: usize, max_out: usize, rng: &mut Rng) -> Self {
+        let mut g = Graph {
+            dials: (0..n).map(|i| vec![(i + 1) % n]).collect(),
+        };
+        let mut spokes = 0;
+        while spokes < max_in - 1 {
+            let j = rng.range(2, n - 2);
+            if g.can_add(j, 0, max_in, max_out) {
+                g.dials[j].push(0);
+                spokes += 1;
+            }
+        }
+        for _ in 0..2 * n {
+            let (a, b) = (rng.range(0, n - 1), rng.range(0, n - 1));
+            if g.can_add(a, b, max_in, max_out) {
+                g.dials[a].push(b);
+            }
+        }
+        g
+    }
+
+    fn can_add(&self, from: usize, to: usize, max_in: usize, max_out: usize) -> bool {
+        from != to
+            && !self.neighbours(from).contains(&to)
+            && self.in_degree(to) < max_in
+            && self.dials[from].len() < max_out
+    }
+
+    fn in_degree(&self, i: usize) -> usize {
+        self.dials.iter().filter(|d| d.contains(&i)).count()
+    }
+
+    /// Everyone `i` should be connected to, in either direction.
+    fn neighbours(&self, i: usize) -> BTreeSet<usize> {
+        let dialled_by = (0..self.dials.len()).filter(|&j| self.dials[j].contains(&i));
+        self.dials[i].iter().copied().chain(dialled_by).collect()
+    }
+
+    fn neighbour_ids(&self, i: usize) -> BTreeSet<NodeId> {
+        self.neighbours(i).into_iter().map(id).collect()
+    }
+}
+
+/// Starts one switch per node of `graph`, each with its persistent peers,
+/// `tune` adjusting the policy; returns the switches and their logs.
+fn start_graph(
+    sim: &Simulation,
+    graph: &Graph,
+    tune: impl Fn(&mut SwitchConfig),
+) -> (Vec<Switch<Sim>>, Vec<Log>) {
+    (0..graph.dials.len())
+        .map(|i| start_node(sim, graph, i, &tune))
+        .unzip()
+}
+
+fn start_node(
+    sim: &Simulation,
+    graph: &Graph,
+    i: usize,
+    tune: impl Fn(&mut SwitchConfig),
+) -> (Switch<Sim>, Log) {
+    let (node, mut config) = settings(i);
+    config.persistent_peers = graph.dials[i].iter().map(|&j| addr(j)).collect();
+    tune(&mut config);
+    let (watcher, log) = Watcher::new(&[CHANNEL]);
+    let builder = Switch::<Sim>::builder(node, config).reactor(watcher).unwrap();
+    (start(sim, i, builder), log)
+}
+
+fn converged(switches: &[Switch<Sim>], graph: &Graph) -> bool {
+    switches
+        .iter()
+        .enumerate()
+        .all(|(i, s)| peer_ids(s) == graph.neighbour_ids(i))
+}
+
+/// Panics if any node is over its inbound or outbound limit.
+fn check_limits(switches: &[Switch<Sim>], sim: &Simulation) {
+    for (i, s) in switches.iter().enumerate() {
+        let (inbound, outbound, max_in, max_out) = s.with_policy(|m| {
+            let c = m.config();
+            (m.num_inbound(), m.num_outbound(), c.max_inbound, c.max_outbound)
+        });
+        let at = secs(sim.now());
+        assert!(inbound <= max_in, "node {i} has {inbound} inbound peers at {at}s");
+        assert!(outbound <= max_out, "node {i} has {outbound} outbound peers at {at}s");
+        let peers = s.peers();
+        assert!(peers.num_inbound() <= max_in, "node {i}: peer set over the inbound limit");
+    }
+}
+
+/// Runs until `done`, checking the limits every 64 steps and `done` every 256.
+fn run_checked(sim: &Simulation, switches: &[Switch<Sim>], mut done: impl FnMut() -> bool) {
+    let mut n = 0u64;
+    sim.run_until(|| {
+        n += 1;
+        if n % 64 == 0 {
+            check_limits(switches, sim);
+        }
+        n % 256 == 0 && done()
+    })
+    .unwrap();
+}
+
+#[test]
+fn fifty_nodes_form_the_intended_graph_within_their_limits() {
+    const N: usize = 50;
+    const MAX_IN: usize = 6;
+    const MAX_OUT: usize = 3;
+    let sim = Simulation::new(NetConfig::new(50));
+    let graph = Graph::ring_hub_chords(N, MAX_IN, MAX_OUT, &mut Rng::new(50));
+    assert_eq!(graph.in_degree(0), MAX_IN, "the hub is at the inbound limit");
+    let full = (0..N).filter(|&i| graph.dials[i].len() == MAX_OUT).count();
+    assert!(full > 0, "some node is at the outbound limit");
+    let edges: usize = graph.dials.iter().map(Vec::len).sum();
+    let (switches, _) = start_graph(&sim, &graph, |c| {
+        c.max_inbound = MAX_IN;
+        c.max_outbound = MAX_OUT;
+    });
+
+    run_checked(&sim, &switches, || converged(&switches, &graph));
+    let at = sim.now();
+    println!("{N} nodes, {edges} edges: converged at {:.3}s after {} steps", secs(at), sim.steps());
+    assert!(at < Instant::from_millis(10_000), "converged late: {:.3}s", secs(at));
+    for (i, s) in switches.iter().enumerate() {
+        let stats = s.stats();
+        assert_eq!(stats.added as usize, graph.neighbours(i).len(), "node {i}: {stats:?}");
+        assert_eq!((stats.removed, stats.failed, stats.refused_total()), (0, 0, 0), "node {i}");
+        for p in s.peers().list() {
+            let dialled = graph.dials[i].iter().any(|&j| id(j) == p.id());
+            assert_eq!(p.is_outbound(), dialled, "node {i}: direction of {}", p.id());
+            assert_eq!(p.is_persistent(), dialled, "node {i}: only dialled peers are persistent");
+        }
+    }
+
+    // It stays that way: keepalive runs, nothing churns.
+    let until = sim.now() + Duration::from_secs(130);
+    run_checked(&sim, &switches, || sim.now() >= until);
+    assert!(converged(&switches, &graph));
+    assert!(switches.iter().all(|s| s.stats().removed == 0));
+    let pings: u64 = switches
+        .iter()
+        .flat_map(|s| s.peers().list().iter().map(|p| p.stats().pongs_received).collect::<Vec<_>>())
+        .sum();
+    assert!(pings >= 2 * edges as u64, "every connection answered pings ({pings})");
+
+    // The hub is full: one more inbound peer is refused after its handshake.
+    let hub = 0;
+    let x = (1..N)
+        .find(|&x| !graph.neighbours(hub).contains(&x) && graph.dials[x].len() < MAX_OUT)
+        .expect("a node with room to dial the hub");
+    let before = switches[hub].stats().refused(Refusal::TooManyInbound);
+    let outcome = dial(&sim, &switches[x], x, addr(hub));
+    run_checked(&sim, &switches, || {
+        !switches[x].peers().has(&id(hub)) && switches[x].with_policy(|m| m.num_handshakes() == 0)
+    });
+    assert_eq!(switches[hub].stats().refused(Refusal::TooManyInbound), before + 1);
+    assert_eq!(peer_ids(&switches[hub]), graph.neighbour_ids(hub));
+    assert_eq!(switches[hub].with_policy(|m| m.num_inbound()), MAX_IN);
+    println!("dial into the full hub: {:?}", outcome.map(|p| p.id()));
+
+    // A node at its outbound limit may not dial a non-persistent peer.
+    let y = (0..N).find(|&y| graph.dials[y].len() == MAX_OUT).unwrap();
+    let z = (0..N).find(|&z| z != y && !graph.neighbours(y).contains(&z)).unwrap();
+    let refused = dial(&sim, &switches[y], y, addr(z)).map(|p| p.id());
+    assert_eq!(refused, Err(DialError::Refused(Refusal::TooManyOutbound)));
+    assert!(converged(&switches, &graph));
+}
+
+/// Node `k`'s peers as `log` saw them: when each dialler removed it.
+fn removals_of(log: &Log, k: NodeId, after: Instant) -> Vec<Instant> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, who, seen)| *t >= after && *who == k && matches!(seen, Seen::Removed(_)))
+        .map(|(t, _, _)| *t)
+        .collect()
+}
+
+/// A `Backoff` step without jitter.
+fn step(b: &Backoff, attempt: u32) -> Duration {
+    struct Zero;
+    impl rand_core::RngCore for Zero {
+        fn next_u32(&mut self) -> u32 {
+            0
+        }
+        fn next_u64(&mut self) -> u64 {
+            0
+        }
+        fn fill_bytes(&mut self, d: &mut [u8]) {
+            d.fill(0)
+        }
+        fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), rand_core::Error> {
+            d.fill(0);
+            Ok(())
+        }
+    }
+    b.delay(attempt, &mut Zero)
+}
+
+#[test]
+fn a_killed_node_is_redialled_with_backoff_and_its_edges_come_back() {
+    const N: usize = 12;
+    let sim = Simulation::new(NetConfig::new(12));
+    let graph = Graph::ring_hub_chords(N, 4, 3, &mut Rng::new(12));
+    let k = 0; // the hub: several persistent diallers
+    let diallers: Vec<usize> = (0..N).filter(|&j| graph.dials[j].contains(&k)).collect();
+    assert!(diallers.len() >= 3, "{diallers:?}");
+    let (mut switches, logs) = start_graph(&sim, &graph, |_| {});
+    run_checked(&sim, &switches, || converged(&switches, &graph));
+    // Let the connections last past `persistent_stable_after`, so the first
+    // redial starts the schedule at attempt 1.
+    let stable = switches[0].with_policy(|m| m.config().persistent_stable_after);
+    sim.run_for(stable + Duration::from_secs(1)).unwrap();
+    assert!(converged(&switches, &graph));
+
+    let killed_at = sim.now();
+    let dropped = sim.kill(node_ip(k));
+    assert!(dropped > 0);
+    assert!(!sim.is_listening(addr(k).socket_addr()));
+    let dead = switches[k].clone();
+    drop(dead); // its tasks are gone; the handle is useless
+    let down_for = Duration::from_secs(25);
+    sim.run_for(down_for).unwrap();
+    let others = |i: usize| i != k;
+    for i in (0..N).filter(|&i| others(i)) {
+        assert!(!switches[i].peers().has(&id(k)), "node {i} still has the killed node");
+    }
+
+    // Every dialler: removed the peer, then connect attempts spaced by the
+    // backoff (each measured from when the previous one was refused).
+    let backoff = switches[1].with_policy(|m| m.config().persistent_backoff);
+    let to = addr(k).socket_addr();
+    let trace = sim.trace();
+    for &d in &diallers {
+        let removed = removals_of(&logs[d], id(k), killed_at);
+        assert_eq!(removed.len(), 1, "node {d} removed the killed node once");
+        let connects: Vec<Instant> = trace
+            .iter()
+            .filter(|e| e.at >= killed_at && e.event == NetEvent::Connect { from: node_ip(d), to })
+            .map(|e| e.at)
+            .collect();
+        let refusals: Vec<Instant> = trace
+            .iter()
+            .filter(|e| e.at >= killed_at && e.event == NetEvent::Refused { from: node_ip(d), to })
+            .map(|e| e.at)
+            .collect();
+        assert!(connects.len() >= 4, "node {d}: {} redials in {down_for:?}", connects.len());
+        assert_eq!(refusals.len(), connects.len(), "node {d}: every redial refused");
+        let mut since = removed[0];
+        let mut gaps = Vec::new();
+        for (n, (&c, &r)) in connects.iter().zip(&refusals).enumerate() {
+            let gap = c.saturating_duration_since(since);
+            let lo = step(&backoff, n as u32 + 1);
+            assert!(
+                gap >= lo && gap < lo + backoff.jitter,
+                "node {d}: redial {} after {gap:?}, expected [{lo:?}, {:?})",
+                n + 1,
+                lo + backoff.jitter
+            );
+            gaps.push(gap.as_millis());
+            since = r;
+        }
+        println!("node {d} redialled after (ms): {gaps:?}");
+    }
+
+    // Restart: same key, same address. Its edges come back, in both directions.
+    let restarted_at = sim.now();
+    let (s, _) = start_node(&sim, &graph, k, |_| {});
+    switches[k] = s;
+    run_checked(&sim, &switches, || converged(&switches, &graph));
+    println!(
+        "restarted node back with all {} neighbours after {:.3}s",
+        graph.neighbours(k).len(),
+        secs(sim.now()) - secs(restarted_at)
+    );
+    // The network around it never lost an edge.
+    for i in (0..N).filter(|&i| others(i) && !graph.neighbours(k).contains(&i)) {
+        assert_eq!(switches[i].stats().removed, 0, "node {i} lost a peer");
+    }
+    for s in &switches {
+        let ip = s.local_addr().unwrap().ip();
+        sim.block_on_at(ip, s.stop()).unwrap();
+        assert!(s.peers().is_empty());
+    }
+}
+
+#[test]
+fn self_duplicate_and_already_connected_dials_are_refused() {
+    let sim = Simulation::new(NetConfig::new(3));
+    let mut switches = Vec::new();
+    for i in 0..5 {
+        let (node, mut config) = settings(i);
+        // Nodes 2, 3 and 4 allow duplicate IPs (node 4 is node 3's twin).
+        config.allow_duplicate_ip = i >= 2;
+        let (watcher, _) = Watcher::new(&[CHANNEL]);
+        let builder = Switch::<Sim>::builder(node, config).reactor(watcher).unwrap();
+        switches.push(start(&sim, i, builder));
+    }
+    let (a, b) = (&switches[0], &switches[1]);
+
+    // Ourselves.
+    let own = dial(&sim, a, 0, addr(0)).map(|p| p.id());
+    assert_eq!(own, Err(DialError::Refused(Refusal::SelfConnection)));
+    assert_eq!(a.stats().refused(Refusal::SelfConnection), 1);
+
+    // Two nodes dialing each other at once, one connection per IP: each
+    // accept finds the other's dial in flight from that IP and refuses it.
+    let results = Arc::new(Mutex::new(Vec::new()));
+    for (from, s, to) in [(0, a, 1), (1, b, 0)] {
+        let (s, results) = (s.clone(), results.clone());
+        sim.spawn_on(node_ip(from), async move {
+            let r = s.dial(addr(to)).await.map(|p| p.id());
+            results.lock().unwrap().push((from, r));
+        });
+    }
+    sim.run_until(|| results.lock().unwrap().len() == 2).unwrap();
+    sim.run_for(Duration::from_secs(1)).unwrap();
+    for (from, r) in results.lock().unwrap().iter() {
+        assert!(matches!(r, Err(DialError::Handshake(_))), "node {from}: {r:?}");
+    }
+    assert_eq!(a.stats().refused(Refusal::DuplicateIp), 1);
+    assert_eq!(b.stats().refused(Refusal::DuplicateIp), 1);
+    assert!(a.peers().is_empty() && b.peers().is_empty());
+
+    // One at a time it works; then both directions are already connected.
+    let p = dial(&sim, a, 0, addr(1)).expect("a lone dial connects");
+    assert_eq!(p.id(), id(1));
+    sim.run_until(|| b.peers().has(&id(0))).unwrap();
+    let again = dial(&sim, b, 1, addr(0)).map(|p| p.id());
+    assert_eq!(again, Err(DialError::Refused(Refusal::AlreadyConnected)));
+    let again = dial(&sim, a, 0, addr(1)).map(|p| p.id());
+    assert_eq!(again, Err(DialError::Refused(Refusal::AlreadyConnected)));
+    assert_eq!(a.stats().refused(Refusal::AlreadyConnected), 1);
+    assert_eq!(b.stats().refused(Refusal::AlreadyConnected), 1);
+
+    // A second connection with an ID already connected (node 3's key, from
+    // another address) is refused after the handshake: `DuplicateId`.
+    let (c, d) = (&switches[2], &switches[3]);
+    dial(&sim, d, 3, addr(2)).expect("node 3 connects to node 2");
+    let (node, mut config) = settings(3); // the twin: node 3's key...
+    config.allow_duplicate_ip = true;
+    let (watcher, _) = Watcher::new(&[CHANNEL]);
+    let twin_builder = Switch::<Sim>::builder(node, config).reactor(watcher).unwrap();
+    let twin = start(&sim, 4, twin_builder); // ...at node 4's address
+    let outcome = dial(&sim, &twin, 4, addr(2)).map(|p| p.id());
+    sim.run_until(|| twin.peers().is_empty() && twin.with_policy(|m| m.num_handshakes() == 0))
+        .unwrap();
+    assert_eq!(c.stats().refused(Refusal::DuplicateId), 1, "twin dial: {outcome:?}");
+    let peers = c.peers();
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers.list()[0].remote_addr().ip(), node_ip(3), "the first connection stays");
+    assert!(d.peers().has(&id(2)));
+}
+
+/// The stalled reactor: owns [`CHANNEL`] with a 4-message inbox; records
+/// each message when `receive` starts, then waits for the gate, then
+/// records it again as done.
+struct Stalled {
+    policy: OverflowPolicy,
+    gate: Gate,
+    arrived: Arc<Mutex<Vec<u32>>>,
+    done: Arc<Mutex<Vec<u32>>>,
+}
+
+const BUDGET: usize = 4;
+
+impl Reactor<Sim> for Stalled {
+    fn channels(&self) -> Vec<ChannelDescriptor> {
+        vec![ChannelDescriptor::new(CHANNEL, 1)
+            .recv_message_capacity(4096)
+            .overflow(self.policy)]
+    }
+    fn inbox_budget(&self) -> InboxBudget {
+        InboxBudget {
+            messages: BUDGET,
+            bytes: 1 << 20,
+        }
+    }
+    async fn receive(&mut self, _ch: u8, _peer: &SwitchPeer<Sim>, msg: Vec<u8>) {
+        let seq = u32::from_be_bytes(msg[..4].try_into().unwrap());
+        self.arrived.lock().unwrap().push(seq);
+        self.gate.wait().await;
+        self.done.lock().unwrap().push(seq);
+    }
+}
+
+/// The other reactor on the same peers: owns [`OTHER`], records sequence numbers.
+struct Flowing {
+    got: Arc<Mutex<Vec<u32>>>,
+    removed: Arc<Mutex<Vec<DisconnectReason>>>,
+}
+
+impl Reactor<Sim> for Flowing {
+    fn channels(&self) -> Vec<ChannelDescriptor> {
+        vec![ChannelDescriptor::new(OTHER, 1).recv_message_capacity(4096)]
+    }
+    async fn remove_peer(&mut self, _peer: &SwitchPeer<Sim>, reason: DisconnectReason) {
+        self.removed.lock().unwrap().push(reason);
+    }
+    async fn receive(&mut self, _ch: u8, _peer: &SwitchPeer<Sim>, msg: Vec<u8>) {
+        let seq = u32::from_be_bytes(msg[..4].try_into().unwrap());
+        self.got.lock().unwrap().push(seq);
+    }
+}
+
+fn message(seq: u32, len: usize) -> Vec<u8> {
+    let mut m = vec![seq as u8; len.max(4)];
+    m[..4].copy_from_slice(&seq.to_be_bytes());
+    m
+}
+
+/// Two nodes; node 1 (the receiver) has a stalled and a flowing reactor.
+struct Overflow {
+    sim: Simulation,
+    sender: Switch<Sim>,
+    receiver: Switch<Sim>,
+    to_receiver: SwitchPeer<Sim>,
+    gate: Gate,
+    arrived: Arc<Mutex<Vec<u32>>>,
+    done: Arc<Mutex<Vec<u32>>>,
+    got: Arc<Mutex<Vec<u32>>>,
+    removed: Arc<Mutex<Vec<DisconnectReason>>>,
+}
+
+/// Pings every 3 s, pongs due within 2 s.
+fn fast_keepalive(node: &mut NodeConfig) {
+    node.session.conn.keepalive = Keepalive::CometBft {
+        ping_interval: Duration::from_secs(3),
+        pong_timeout: Duration::from_secs(2),
+    };
+}
+
+impl Overflow {
+    fn new(policy: OverflowPolicy) -> Self {
+        let sim = Simulation::new(NetConfig::new(99));
+        let (mut node, config) = settings(0);
+        fast_keepalive(&mut node);
+        let (watcher, _) = Watcher::new(&[CHANNEL, OTHER]);
+        let sender = start(&sim, 0, Switch::builder(node, config).reactor(watcher).unwrap());
+        let (mut node, config) = settings(1);
+        fast_keepalive(&mut node);
+        let gate = Gate::closed();
+        let (arrived, done) = (Arc::default(), Arc::default());
+        let (got, removed) = (Arc::default(), Arc::default());
+        let stalled = Stalled {
+            policy,
+            gate: gate.clone(),
+            arrived: Arc::clone(&arrived),
+            done: Arc::clone(&done),
+        };
+        let flowing = Flowing {
+            got: Arc::clone(&got),
+            removed: Arc::clone(&removed),
+        };
+        let builder = Switch::builder(node, config).reactor(stalled).unwrap();
+        let receiver = start(&sim, 1, builder.reactor(flowing).unwrap());
+        let to_receiver = dial(&sim, &sender, 0, addr(1)).expect("connects");
+        Overflow {
+            sim,
+            sender,
+            receiver,
+            to_receiver,
+            gate,
+            arrived,
+            done,
+            got,
+            removed,
+        }
+    }
+
+    /// Queues messages `seqs` on `channel` at the sender (waiting for room).
+    fn send(&self, channel: u8, seqs: std::ops::Range<u32>, len: usize) {
+        let peer = self.to_receiver.clone();
+        self.sim
+            .block_on_at(node_ip(0), async move {
+                for seq in seqs {
+                    peer.send(channel, &message(seq, len)).await.expect("queued");
+                }
+            })
+            .unwrap();
+    }
+
+    /// Sends `seqs` on `channel` from a background task, retrying on timeout.
+    fn flood(&self, channel: u8, seqs: std::ops::Range<u32>, len: usize) -> Arc<Mutex<u32>> {
+        let queued = Arc::new(Mutex::new(0));
+        let (peer, count) = (self.to_receiver.clone(), queued.clone());
+        self.sim.spawn_on(node_ip(0), async move {
+            for seq in seqs {
+                let msg = message(seq, len);
+                while let Err(e) = peer.send(channel, &msg).await {
+                    assert_eq!(e, mconn_driver::Error::Timeout, "flood send");
+                }
+                *count.lock().unwrap() += 1;
+            }
+        });
+        queued
+    }
+
+    fn got(&self) -> usize {
+        self.got.lock().unwrap().len()
+    }
+
+    fn run_until(&self, done: impl FnMut() -> bool) {
+        self.sim.run_until(done).unwrap();
+    }
+
+    /// The stalled reactor holds one message at its gate and its inbox
+    /// fills to the budget while the other reactor keeps receiving.
+    fn fill_budget(&self) {
+        self.send(CHANNEL, 0..1, 100);
+        self.run_until(|| self.arrived.lock().unwrap().len() == 1);
+        self.send(OTHER, 0..10, 100);
+        self.run_until(|| self.got() == 10);
+        self.send(CHANNEL, 1..BUDGET as u32, 100);
+        self.sim.run_for(Duration::from_millis(100)).unwrap();
+        let stats = self.receiver.inbox_stats(0);
+        assert_eq!((stats.queued_messages, stats.waits, stats.dropped), (BUDGET, 0, 0));
+        // Spent, not exceeded: the other reactor still receives.
+        self.send(OTHER, 10..20, 100);
+        self.run_until(|| self.got() == 20);
+        assert_eq!(*self.arrived.lock().unwrap(), vec![0]);
+        assert!(self.done.lock().unwrap().is_empty());
+    }
+
+    fn receiver_peer(&self) -> SwitchPeer<Sim> {
+        self.receiver.peers().list()[0].clone()
+    }
+}
+
+#[test]
+fn back_pressure_stops_the_peer_keeps_keepalive_and_loses_nothing() {
+    let t = Overflow::new(OverflowPolicy::BackPressure);
+    t.fill_budget();
+    let conn = t.receiver_peer();
+    let pongs = (conn.stats().pongs_received, t.to_receiver.stats().pongs_received);
+
+    // One message over the budget: the receiver stops taking this peer's
+    // messages — the other reactor's too (documented) — while the sender
+    // floods the other channel far beyond every buffer.
+    let extra = 5;
+    t.send(CHANNEL, BUDGET as u32..BUDGET as u32 + extra, 100);
+    const FLOOD: u32 = 400;
+    let queued = t.flood(OTHER, 20..20 + FLOOD, 1000);
+    t.sim.run_for(Duration::from_secs(30)).unwrap();
+
+    let stats = t.receiver.inbox_stats(0);
+    assert!(stats.waits >= 1, "{stats:?}");
+    assert_eq!((stats.queued_messages, stats.dropped, stats.overflow_disconnects), (BUDGET, 0, 0));
+    assert_eq!(t.got(), 20, "the peer's other channel waits too");
+    assert!(*queued.lock().unwrap() < FLOOD, "the sender is back-pressured");
+    // Keepalive kept going both ways, and nobody disconnected.
+    let now = (conn.stats().pongs_received, t.to_receiver.stats().pongs_received);
+    assert!(now.0 >= pongs.0 + 5 && now.1 >= pongs.1 + 5, "pongs {pongs:?} -> {now:?}");
+    assert_eq!(t.receiver.peers().len(), 1);
+    assert_eq!(t.sender.peers().len(), 1);
+    assert_eq!(t.receiver.stats().removed + t.sender.stats().removed, 0);
+
+    // Open the gate: everything arrives, in order, exactly once.
+    t.gate.open();
+    let total = BUDGET as u32 + extra;
+    t.run_until(|| t.done.lock().unwrap().len() == total as usize && t.got() == (20 + FLOOD) as usize);
+    assert_eq!(*t.done.lock().unwrap(), (0..total).collect::<Vec<_>>());
+    assert_eq!(*t.got.lock().unwrap(), (0..20 + FLOOD).collect::<Vec<_>>());
+    assert_eq!(t.receiver.peers().len(), 1);
+    assert!(t.removed.lock().unwrap().is_empty());
+}
+
+#[test]
+fn disconnect_policy_disconnects_the_peer_that_overflows() {
+    let t = Overflow::new(OverflowPolicy::Disconnect);
+    t.fill_budget();
+    t.send(CHANNEL, BUDGET as u32..BUDGET as u32 + 1, 100);
+    t.run_until(|| !t.removed.lock().unwrap().is_empty());
+    let why = DisconnectReason::Misbehaved(Misbehaviour::ReactorOverflow { channel: CHANNEL });
+    assert_eq!(*t.removed.lock().unwrap(), vec![why]);
+    assert!(t.receiver.peers().is_empty());
+    let stats = t.receiver.inbox_stats(0);
+    assert_eq!((stats.overflow_disconnects, stats.dropped), (1, 0));
+    assert_eq!(t.receiver.stats().bad_reports, 1);
+    t.run_until(|| t.sender.peers().is_empty());
+    // The sender is cooling down at the receiver: its dial is refused.
+    let again = dial(&t.sim, &t.sender, 0, addr(1)).map(|p| p.id());
+    assert!(matches!(again, Err(DialError::Handshake(_))), "{again:?}");
+    assert_eq!(t.receiver.stats().refused(Refusal::CoolingDown), 1);
+    // What was queued before the overflow is still delivered.
+    t.gate.open();
+    t.run_until(|| t.done.lock().unwrap().len() == BUDGET);
+    assert_eq!(*t.done.lock().unwrap(), (0..BUDGET as u32).collect::<Vec<_>>());
+}
+
+#[test]
+fn drop_policy_drops_and_counts_and_the_connection_stays() {
+    let t = Overflow::new(OverflowPolicy::Drop);
+    t.fill_budget();
+    let extra = 6;
+    t.send(CHANNEL, BUDGET as u32..BUDGET as u32 + extra, 100);
+    // The peer is not held up: its other channel keeps flowing.
+    t.send(OTHER, 20..40, 100);
+    t.run_until(|| t.got() == 40);
+    t.sim.run_for(Duration::from_secs(30)).unwrap();
+    let stats = t.receiver.inbox_stats(0);
+    assert_eq!((stats.dropped, stats.waits, stats.overflow_disconnects), (extra as u64, 0, 0));
+    assert_eq!(stats.queued_messages, BUDGET);
+    assert_eq!(t.receiver.peers().len(), 1);
+    assert!(t.removed.lock().unwrap().is_empty());
+    t.gate.open();
+    t.run_until(|| t.done.lock().unwrap().len() == BUDGET);
+    t.sim.run_for(Duration::from_secs(1)).unwrap();
+    assert_eq!(*t.done.lock().unwrap(), (0..BUDGET as u32).collect::<Vec<_>>());
+    assert_eq!(*t.got.lock().unwrap(), (0..40).collect::<Vec<_>>());
+}
+
+/// A small network from `seed`: converge, kill a node, restart it,
+/// converge again. Returns everything a run's outcome consists of.
+fn replay(seed: u64) -> ((u64, u64), u64, Instant, Vec<BTreeSet<NodeId>>) {
+    const N: usize = 8;
+    let sim = Simulation::new(NetConfig::new(seed));
+    let graph = Graph::ring_hub_chords(N, 4, 3, &mut Rng::new(seed));
+    let (mut switches, _) = start_graph(&sim, &graph, |_| {});
+    run_checked(&sim, &switches, || converged(&switches, &graph));
+    sim.kill(node_ip(3));
+    sim.run_for(Duration::from_secs(5)).unwrap();
+    switches[3] = start_node(&sim, &graph, 3, |_| {}).0;
+    run_checked(&sim, &switches, || converged(&switches, &graph));
+    let peers = switches.iter().map(peer_ids).collect();
+    (sim.trace_digest(), sim.steps(), sim.now(), peers)
+}
+
+#[test]
+fn the_same_seed_replays_the_same_run() {
+    let first = replay(7);
+    assert_eq!(replay(7), first);
+    let other = replay(8);
+    assert_ne!(other.0, first.0, "another seed gives another trace");
+    println!("seed 7: {} events, {} steps, ended at {:.3}s", first.0 .0, first.1, secs(first.2));
+}

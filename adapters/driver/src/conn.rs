@@ -32,7 +32,7 @@ pub struct State<B: ByteBuf> {
     pub(crate) finished: bool,
     /// The session is connected and the peer's NodeInfo can be read (the
     /// core keeps it once both NodeInfos crossed, a moment after `Connected`).
-    ready: bool,
+    pub(crate) ready: bool,
     ids: [u8; MAX_CHANNELS],
     count: usize,
     next_read: usize,

@@ -50,8 +50,8 @@ pub use conn::{Conn, State};
 pub use error::ConnectError;
 pub use error::{Disconnect, Error};
 #[cfg(feature = "alloc")]
-pub use peer::{HalfClose, NodeConfig, Peer};
-pub use run::linger;
+pub use peer::{HalfClose, NodeConfig, Peer, HANDSHAKE_IO_BUFFER};
+pub use run::{linger, IoBuf};
 #[cfg(feature = "std")]
 pub use socket2;
 #[cfg(feature = "std")]

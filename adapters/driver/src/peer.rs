@@ -15,7 +15,7 @@ use mconn::identity::{NodeId, NodeKey};
 use mconn::session::{Security, Session, SessionConfig};
 use mconn::wire::node_info::{NodeInfo, ProtocolVersion};
 
-use crate::{linger, Conn, Disconnect, Platform};
+use crate::{linger, Conn, Disconnect, IoBuf, Platform};
 
 /// Everything a node needs to open connections: its key, what it announces
 /// in its NodeInfo, its channels, and the adapter's timeouts and buffers.
@@ -82,6 +82,37 @@ impl NodeConfig {
     }
 }
 
+/// Socket batch size while the handshake runs: a sealed frame (1044 bytes)
+/// and a NodeInfo fit; the full `io_buffer` is taken only once the peer
+/// is authenticated.
+pub const HANDSHAKE_IO_BUFFER: usize = 2048;
+
+/// A batch buffer that holds [`HANDSHAKE_IO_BUFFER`] bytes until the
+/// handshake is done, then `full`.
+struct GrowingBuf {
+    buf: Vec<u8>,
+    full: usize,
+}
+
+impl GrowingBuf {
+    fn new(full: usize) -> Self {
+        let full = full.max(1);
+        GrowingBuf {
+            buf: vec![0u8; full.min(HANDSHAKE_IO_BUFFER)],
+            full,
+        }
+    }
+}
+
+impl IoBuf for GrowingBuf {
+    fn bytes(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+    fn grow(&mut self) {
+        self.buf.resize(self.full, 0);
+    }
+}
+
 /// The write half of a socket that can be shut down (TCP FIN) on its own.
 pub trait HalfClose {
     /// Shuts the write direction down; best effort.
@@ -89,16 +120,36 @@ pub trait HalfClose {
 }
 
 /// A connection to one peer: a cheap clone of a shared [`Conn`], whose
-/// calls (`send`, `try_send`, `recv`, `recv_any`, `close`, `abort`,
-/// `stats`, …) it dereferences to.
+/// calls it dereferences to: [`send`](Conn::send), [`try_send`](Conn::try_send),
+/// [`recv`](Conn::recv), [`try_recv`](Conn::try_recv), [`recv_any`](Conn::recv_any),
+/// [`close`](Conn::close), [`abort`](Conn::abort), [`finished`](Conn::finished),
+/// [`remote_id`](Conn::remote_id), [`remote_node_info`](Conn::remote_node_info),
+/// [`is_outbound`](Conn::is_outbound), [`stats`](Conn::stats),
+/// [`channel_stats`](Conn::channel_stats).
+///
+/// Dropping the last handle aborts the connection (call
+/// [`close`](Conn::close) first to flush what is queued).
 pub struct Peer<P: Platform> {
     conn: Arc<Conn<P, GrowBuf>>,
+    /// Shared by the application's handles only (not the driver loop's):
+    /// when the last one is dropped, the connection is aborted.
+    handle: Arc<AbortOnDrop<P>>,
+}
+
+/// Aborts the connection when the last application handle goes.
+struct AbortOnDrop<P: Platform>(Arc<Conn<P, GrowBuf>>);
+
+impl<P: Platform> Drop for AbortOnDrop<P> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl<P: Platform> Clone for Peer<P> {
     fn clone(&self) -> Self {
         Peer {
             conn: self.conn.clone(),
+            handle: self.handle.clone(),
         }
     }
 }
@@ -156,8 +207,10 @@ impl<P: Platform> Peer<P> {
             P::now(),
         )?;
         let conn = Conn::new(session, outbound, config.send_timeout, config.linger);
+        let conn = Arc::new(conn);
         Ok(Peer {
-            conn: Arc::new(conn),
+            handle: Arc::new(AbortOnDrop(conn.clone())),
+            conn,
         })
     }
 
@@ -170,12 +223,16 @@ impl<P: Platform> Peer<P> {
         mut writer: W,
         io_buffer: usize,
     ) -> Disconnect {
-        let mut rx = vec![0u8; io_buffer.max(1)];
-        let mut tx = vec![0u8; io_buffer.max(1)];
-        let end = self.run(&mut reader, &mut writer, &mut rx, &mut tx).await;
+        let mut rx = GrowingBuf::new(io_buffer);
+        let mut tx = GrowingBuf::new(io_buffer);
+        // The loop keeps the connection, not a handle: dropping every
+        // handle the application holds stops it.
+        let Peer { conn, handle } = self;
+        drop(handle);
+        let end = conn.run(&mut reader, &mut writer, &mut rx, &mut tx).await;
         writer.half_close().await;
         if matches!(end, Disconnect::Eof) || end.is_graceful_close() {
-            linger::<P, _>(&mut reader, &mut rx, self.linger).await;
+            linger::<P, _>(&mut reader, rx.bytes(), conn.linger).await;
         }
         end
     }

@@ -32,8 +32,8 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
         &self,
         reader: &mut R,
         writer: &mut W,
-        rx_buf: &mut [u8],
-        tx_buf: &mut [u8],
+        rx_buf: &mut (impl IoBuf + ?Sized),
+        tx_buf: &mut (impl IoBuf + ?Sized),
     ) -> Disconnect {
         self.with(|s| s.after(Caller::App));
         let outcome = select4(
@@ -56,18 +56,28 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
         })
     }
 
-    async fn read_loop<R: Read>(&self, reader: &mut R, buf: &mut [u8]) -> Disconnect {
+    async fn read_loop<R: Read>(
+        &self,
+        reader: &mut R,
+        io: &mut (impl IoBuf + ?Sized),
+    ) -> Disconnect {
         let (mut start, mut end) = (0, 0);
+        let mut grown = false;
         loop {
             if start == end {
+                if !grown && self.with(|s| s.ready) {
+                    io.grow();
+                    grown = true;
+                }
                 start = 0;
-                end = match reader.read(buf).await {
+                end = match reader.read(io.bytes()).await {
                     Ok(0) => return Disconnect::Eof,
                     Ok(n) => n,
                     Err(e) => return Disconnect::Io(e.kind()),
                 };
                 trace!("mconn driver: read {} bytes", end);
             }
+            let buf = io.bytes();
             poll_fn(|cx| {
                 self.with(|s| {
                     if s.session.is_closed() {
@@ -104,8 +114,18 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
     }
 
     /// `None` once the session closed and everything was written.
-    async fn write_loop<W: Write>(&self, writer: &mut W, buf: &mut [u8]) -> Option<Disconnect> {
+    async fn write_loop<W: Write>(
+        &self,
+        writer: &mut W,
+        io: &mut (impl IoBuf + ?Sized),
+    ) -> Option<Disconnect> {
+        let mut grown = false;
         loop {
+            if !grown && self.with(|s| s.ready) {
+                io.grow();
+                grown = true;
+            }
+            let buf = io.bytes();
             let ready = poll_fn(|cx| {
                 self.with(|s| {
                     let now = P::now();
@@ -197,6 +217,22 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
             })
         })
         .await
+    }
+}
+
+/// A socket batch buffer for [`Conn::run`]: a plain `[u8]`, or one that
+/// starts small and grows once the handshake is done (so a connection that
+/// never authenticates holds little memory).
+pub trait IoBuf {
+    /// The buffer as it is now.
+    fn bytes(&mut self) -> &mut [u8];
+    /// The handshake is done: take the full size (default: nothing to do).
+    fn grow(&mut self) {}
+}
+
+impl IoBuf for [u8] {
+    fn bytes(&mut self) -> &mut [u8] {
+        self
     }
 }
 

@@ -285,3 +285,21 @@ async fn a_slow_consumer_does_not_break_liveness() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn dropping_every_handle_stops_the_connection() {
+    timeout(Duration::from_secs(30), async {
+        let (a, b) = pair(config(1, true), config(2, true)).await;
+        drop(a);
+        // Our side's driver loop is gone, so the peer sees the end; and
+        // `finished` reports it without polling.
+        let end = b.finished().await;
+        assert!(
+            matches!(end, Disconnect::Eof | Disconnect::Io(_)),
+            "the peer sees the stream end: {end:?}"
+        );
+        assert!(b.is_finished());
+    })
+    .await
+    .unwrap();
+}

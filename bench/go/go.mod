@@ -4,6 +4,7 @@ go 1.22.11
 
 require (
 	github.com/cometbft/cometbft v0.38.26
+	github.com/cosmos/gogoproto v1.7.0
 	golang.org/x/crypto v0.33.0
 )
 
@@ -19,7 +20,6 @@ require (
 	github.com/cockroachdb/redact v1.1.5 // indirect
 	github.com/cockroachdb/tokenbucket v0.0.0-20230807174530-cc333fc44b06 // indirect
 	github.com/cometbft/cometbft-db v0.14.1 // indirect
-	github.com/cosmos/gogoproto v1.7.0 // indirect
 	github.com/decred/dcrd/dcrec/secp256k1/v4 v4.4.0 // indirect
 	github.com/dgraph-io/badger/v4 v4.2.0 // indirect
 	github.com/dgraph-io/ristretto v0.1.1 // indirect

@@ -10,6 +10,7 @@
 //	node   accept -n connections (SecretConnection + NodeInfo), stay idle
 //	swarm  dial -n connections (SecretConnection + NodeInfo), stay idle
 //	seal   raw ChaCha20-Poly1305 seal rate on 1028-byte buffers (x/crypto)
+//	switch-bcast, switch-hub  CometBFT's p2p.Switch (see switch.go)
 package main
 
 import (
@@ -41,7 +42,7 @@ const (
 )
 
 var (
-	role      = flag.String("role", "", "recv|send|node|swarm|seal")
+	role      = flag.String("role", "", "recv|send|node|swarm|seal|switch-bcast|switch-hub")
 	listen    = flag.String("listen", "127.0.0.1:0", "listen address (recv, node)")
 	dial      = flag.String("dial", "", "address to dial (send, swarm)")
 	mode      = flag.String("mode", "throughput", "throughput|latency")
@@ -56,7 +57,9 @@ var (
 	pong      = flag.Duration("pong", 45*time.Second, "pong timeout")
 	interval  = flag.Duration("interval", 5*time.Millisecond, "latency: urgent message period")
 	urgentLen = flag.Int("urgent-size", 100, "latency: urgent message size")
-	n         = flag.Int("n", 1, "node/swarm: connections")
+	n         = flag.Int("n", 1, "node/swarm: connections; switch-bcast: leaves; switch-hub: peers")
+	count     = flag.Int("count", 1000, "switch-bcast: messages the hub broadcasts")
+	pace      = flag.Duration("pace", 0, "switch-bcast: one broadcast per this period (0 = back to back)")
 )
 
 func main() {
@@ -72,6 +75,10 @@ func main() {
 		swarm()
 	case "seal":
 		seal()
+	case "switch-bcast":
+		switchBcast()
+	case "switch-hub":
+		switchHub()
 	default:
 		fail(fmt.Errorf("unknown role %q", *role))
 	}

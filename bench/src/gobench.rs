@@ -188,7 +188,7 @@ impl Go {
 
     /// Starts another program with the same plumbing as [`spawn`](Self::spawn).
     pub fn spawn_exe(&self, exe: &std::path::Path, args: &[String]) -> Result<Proc, String> {
-        spawn(Command::new(exe).args(args))
+        spawn_exe(exe, args)
     }
 
     /// Runs a receiver and a sender with the same `args`; returns the
@@ -222,6 +222,11 @@ impl Go {
             .as_f64()
             .ok_or_else(|| format!("no rate in {v}"))
     }
+}
+
+/// Starts a program (no Go needed) with [`Proc`]'s plumbing.
+pub fn spawn_exe(exe: &std::path::Path, args: &[String]) -> Result<Proc, String> {
+    spawn(Command::new(exe).args(args))
 }
 
 fn spawn(cmd: &mut Command) -> Result<Proc, String> {

@@ -6,7 +6,8 @@
 //!                                       [--peers N] [--no-go]
 //! ```
 //!
-//! `LIST` is a comma-separated subset of `allocs,ceilings,throughput,latency,peers,netem`.
+//! `LIST` is a comma-separated subset of
+//! `allocs,ceilings,throughput,latency,peers,netem,switch`.
 //! Writes `results.json`, `results.md` and `chart.svg` into `DIR`
 //! (default `target/mconn-bench`) and prints the table.
 
@@ -19,6 +20,7 @@ mod net;
 mod peers;
 mod report;
 mod stats;
+mod switch;
 mod throughput;
 
 use std::path::PathBuf;
@@ -33,13 +35,14 @@ use throughput::Shape;
 #[global_allocator]
 static ALLOC: allocs::Counting = allocs::Counting;
 
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 7] = [
     "allocs",
     "ceilings",
     "throughput",
     "latency",
     "peers",
     "netem",
+    "switch",
 ];
 
 struct Args {
@@ -330,6 +333,17 @@ fn main() {
             .unwrap_or(peers::PEER_IO_BUF);
         adapter::node_main(n, buf);
     }
+    let arg =
+        |i: usize, default: usize| argv.get(i).and_then(|n| n.parse().ok()).unwrap_or(default);
+    match argv.get(1).map(String::as_str) {
+        Some("__mconn-switch-bcast") => switch::bcast_main(
+            arg(2, 50),
+            arg(3, 1000),
+            Duration::from_micros(arg(4, 0) as u64),
+        ),
+        Some("__mconn-switch-hub") => switch::hub_main(arg(2, 1000), arg(3, peers::PEER_IO_BUF)),
+        _ => {}
+    }
     if argv.get(1).map(String::as_str) == Some("--replot") {
         replot(argv.get(2).map(PathBuf::from).unwrap_or_else(|| usage()));
         return;
@@ -444,6 +458,11 @@ fn main() {
     if want("peers") {
         let n = args.peers.unwrap_or(if q { 200 } else { 1000 });
         figs.extend(peers::figures(go, q, runs, n));
+    }
+
+    if want("switch") {
+        let n = args.peers.unwrap_or(if q { 200 } else { 1000 });
+        figs.extend(switch::figures(go, q, runs, n));
     }
 
     if want("netem") {

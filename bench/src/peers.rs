@@ -82,7 +82,7 @@ pub fn raise_nofile() {
 
 /// Measures a node process (already listening at `addr`) while `n` swarm
 /// connections come up and then idle for `idle`.
-fn measure(
+pub fn measure(
     go: &Go,
     mut node: Proc,
     addr: &str,

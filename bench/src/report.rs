@@ -46,7 +46,7 @@ fn find<'f>(
                 && f.case == case
                 && f.system == system
                 && f.metric == metric
-                && config.map_or(true, |c| f.config.starts_with(c))
+                && config.is_none_or(|c| f.config.starts_with(c))
         })
         .collect()
 }
@@ -185,7 +185,7 @@ pub fn ratios(figs: &[Figure]) -> Vec<String> {
                         && f.scenario == "latency"
                         && f.system == sys
                         && f.metric == metric
-                        && conf.map_or(true, |c| f.config.contains(c))
+                        && conf.is_none_or(|c| f.config.contains(c))
                 })
                 .map(|f| f.median)
         };
@@ -232,6 +232,47 @@ pub fn ratios(figs: &[Figure]) -> Vec<String> {
         if !parts.is_empty() {
             out.push(format!(
                 "- many peers, {metric} (lower is better): {}",
+                parts.join("; ")
+            ));
+        }
+    }
+    out.extend(switch_ratios(figs));
+    out
+}
+
+/// The switch scenario's ratios: mconn ÷ each CometBFT configuration, per
+/// case and metric (for "lower is better" metrics below 1 favours mconn).
+fn switch_ratios(figs: &[Figure]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut keys: Vec<(&str, &str, bool)> = Vec::new();
+    for f in figs.iter().filter(|f| f.ok() && f.scenario == "switch") {
+        if !keys.iter().any(|k| k.0 == f.case && k.1 == f.metric) {
+            keys.push((&f.case, &f.metric, f.higher_is_better));
+        }
+    }
+    for (case, metric, higher) in keys {
+        let of = |sys: &str| {
+            figs.iter()
+                .filter(|f| {
+                    f.ok()
+                        && f.scenario == "switch"
+                        && f.case == case
+                        && f.metric == metric
+                        && f.system == sys
+                })
+                .collect::<Vec<_>>()
+        };
+        let Some(m) = of("mconn").first().map(|f| f.median) else {
+            continue;
+        };
+        let parts: Vec<String> = of("cometbft")
+            .iter()
+            .map(|c| format!("mconn ÷ CometBFT {} = **{}**", c.config, r(m / c.median)))
+            .collect();
+        if !parts.is_empty() {
+            let better = if higher { "higher" } else { "lower" };
+            out.push(format!(
+                "- switch, {case}, {metric} ({better} is better): {}",
                 parts.join("; ")
             ));
         }
@@ -303,6 +344,7 @@ fn title(scenario: &str) -> &str {
         "latency" => "Priority under load: urgent-message delivery latency",
         "peers" => "Many idle authenticated peers on one node",
         "allocs" => "mconn allocations per message in steady state (in memory)",
+        "switch" => "Switch: broadcast to 50 peers, and idle peers on one switch",
         other => other,
     }
 }
@@ -332,7 +374,7 @@ fn esc(s: &str) -> String {
 
 /// The SVG chart: one panel per (scenario, metric) worth charting.
 pub fn svg(figs: &[Figure]) -> String {
-    let panels: [(&str, &str, &str); 5] = [
+    let panels: [(&str, &str, &str); 8] = [
         (
             "throughput",
             "MB/s",
@@ -357,6 +399,21 @@ pub fn svg(figs: &[Figure]) -> String {
             "peers",
             "idle CPU %",
             "CPU while idle, % of one core (lower is better)",
+        ),
+        (
+            "switch",
+            "delivered msgs/s",
+            "Switch broadcast, 1 KiB to 50 peers: deliveries/s (higher is better)",
+        ),
+        (
+            "switch",
+            "p99 ms",
+            "Switch broadcast, 1 KiB to 50 peers: p99 delivery latency, ms (lower is better)",
+        ),
+        (
+            "switch",
+            "KiB/peer",
+            "Switch with idle peers: memory per peer, KiB (lower is better)",
         ),
     ];
     let (width, label_w, bar_h) = (1150.0, 560.0, 16.0);

@@ -16,7 +16,7 @@
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `std` | yes | `std` conveniences; implies `alloc` |
-//! | `ring` | no | [`secret::RingChaCha`], the `ring` AEAD backend, and makes it the default [`secret::AeadKind`]; implies `std` |
+//! | `ring` | no | `secret::RingChaCha`, the `ring` AEAD backend, and makes it the default [`secret::AeadKind`]; implies `std` |
 //! | `alloc` | via `std` | growable channel buffers ([`conn::GrowBuf`]); the switch policy ([`switch`]) |
 //! | `log` | no | log through the `log` crate |
 //! | `defmt` | no | log through `defmt`; `defmt::Format` on public types |

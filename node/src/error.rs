@@ -3,11 +3,14 @@
 
 use std::fmt;
 use std::io;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use mconn::identity::{NodeKeyFileError, PeerAddrError};
+use mconn::pex::BookFileError;
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, GoDuration};
 use crate::probe::ProbeFailure;
 
 /// Everything a command can fail with.
@@ -108,6 +111,46 @@ pub enum Error {
         /// What failed.
         reason: ProbeFailure,
     },
+    /// The p2p listen address could not be resolved or bound.
+    #[error("cannot listen on {addr}: {reason} (is another node running there? change p2p.laddr or pass --p2p.laddr)")]
+    Listen {
+        /// The address (`tcp://host:port`).
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// The RPC address could not be bound.
+    #[error("cannot serve RPC on {addr}: {} (pick another --rpc address)", IoText(*kind))]
+    Rpc {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        kind: io::ErrorKind,
+    },
+    /// The address book file could not be read (other than being corrupt,
+    /// which is recovered from) or written.
+    #[error("{0} (check the file and its directory's permissions, or p2p.addr_book_file)")]
+    AddrBook(BookFileError),
+    /// The switch could not be started.
+    #[error("cannot start the switch: {0}")]
+    Switch(String),
+    /// The async runtime could not be created.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(String),
+    /// `testnet`: discovery did not complete in time.
+    #[error("discovery did not complete within {}: {detail} (raise --timeout, or see the log with RUST_LOG=debug)", GoDuration(*after))]
+    Discovery {
+        /// The bound.
+        after: Duration,
+        /// Which nodes were still missing what.
+        detail: String,
+    },
+    /// `crawl` could not run.
+    #[error("crawl: {0}")]
+    Crawl(String),
+    /// A signal stopped a command before it finished.
+    #[error("interrupted by {0}")]
+    Interrupted(&'static str),
 }
 
 impl Error {

@@ -3,8 +3,9 @@
 //! The library behind the `mconn` binary: a CometBFT-compatible home
 //! directory ([`Home`]: `config.toml`, `node_key.json`, `genesis.json`,
 //! `addrbook.json`), the parsed [`Config`], the node's one-line
-//! [`Error`]s, logging setup, and the commands that need no running
-//! switch: `init`, `show-node-id`, [`probe`].
+//! [`Error`]s, logging setup, and the commands: `init`, `show-node-id`,
+//! [`probe`], [`start`] (the node: switch, PEX, optional [`rpc`]),
+//! [`crawl`] and [`testnet`] (a whole network in one process).
 //!
 //! ```
 //! use mconn_node::{Home, home::InitOptions};
@@ -19,12 +20,19 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod book;
 pub mod config;
+pub mod crawl;
 pub mod error;
 pub mod fs;
 pub mod home;
 pub mod logging;
 pub mod probe;
+pub mod rpc;
+pub mod signal;
+pub mod stack;
+pub mod start;
+pub mod testnet;
 
 pub use config::Config;
 pub use error::Error;

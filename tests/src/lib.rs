@@ -1,11 +1,12 @@
 //! Test support for mconn: a deterministic two-peer simulator ([`sim`]),
 //! a deterministic simulated runtime for N-node switch networks
-//! ([`netsim`]), and the fuzz entry points ([`fuzz`]) that both `cargo fuzz` and the
-//! ordinary test suite call.
+//! ([`netsim`]), the fuzz entry points ([`fuzz`]) that both `cargo fuzz` and the
+//! ordinary test suite call, and a hostile peer over loopback TCP ([`hostile`]).
 //!
 //! The test binaries under `tests/` use them; benches and other test crates
 //! may too.
 
 pub mod fuzz;
+pub mod hostile;
 pub mod netsim;
 pub mod sim;

@@ -128,8 +128,14 @@ fn peer_ids(s: &Switch<Sim>) -> BTreeSet<NodeId> {
 }
 
 /// Dials `to` from node `from` and waits for the outcome.
-fn dial(sim: &Simulation, s: &Switch<Sim>, from: usize, to: NetAddr) -> Result<SwitchPeer<Sim>, DialError> {
-    sim.block_on_at(node_ip(from), s.dial(to)).expect("the simulation runs")
+fn dial(
+    sim: &Simulation,
+    s: &Switch<Sim>,
+    from: usize,
+    to: NetAddr,
+) -> Result<SwitchPeer<Sim>, DialError> {
+    sim.block_on_at(node_ip(from), s.dial(to))
+        .expect("the simulation runs")
 }
 
 /// Who dials whom: `dials[i]` are node `i`'s persistent peers.
@@ -206,7 +212,9 @@ fn start_node(
     config.persistent_peers = graph.dials[i].iter().map(|&j| addr(j)).collect();
     tune(&mut config);
     let (watcher, log) = Watcher::new(&[CHANNEL]);
-    let builder = Switch::<Sim>::builder(node, config).reactor(watcher).unwrap();
+    let builder = Switch::<Sim>::builder(node, config)
+        .reactor(watcher)
+        .unwrap();
     (start(sim, i, builder), log)
 }
 
@@ -222,25 +230,46 @@ fn check_limits(switches: &[Switch<Sim>], sim: &Simulation) {
     for (i, s) in switches.iter().enumerate() {
         let (inbound, outbound, max_in, max_out) = s.with_policy(|m| {
             let c = m.config();
-            (m.num_inbound(), m.num_outbound(), c.max_inbound, c.max_outbound)
+            (
+                m.num_inbound(),
+                m.num_outbound(),
+                c.max_inbound,
+                c.max_outbound,
+            )
         });
         let at = secs(sim.now());
-        assert!(inbound <= max_in, "node {i} has {inbound} inbound peers at {at}s");
-        assert!(outbound <= max_out, "node {i} has {outbound} outbound peers at {at}s");
+        assert!(
+            inbound <= max_in,
+            "node {i} has {inbound} inbound peers at {at}s"
+        );
+        assert!(
+            outbound <= max_out,
+            "node {i} has {outbound} outbound peers at {at}s"
+        );
         let peers = s.peers();
-        assert!(peers.num_inbound() <= max_in, "node {i}: peer set over the inbound limit");
+        assert!(
+            peers.num_inbound() <= max_in,
+            "node {i}: peer set over the inbound limit"
+        );
     }
 }
 
-/// Runs until `done`, checking the limits every 64 steps and `done` every 256.
+/// Runs until `done`, checking the limits every 16 steps, and `done` every
+/// 256 steps or 10 ms of simulated time, whichever comes first.
 fn run_checked(sim: &Simulation, switches: &[Switch<Sim>], mut done: impl FnMut() -> bool) {
     let mut n = 0u64;
+    let mut checked = sim.now();
     sim.run_until(|| {
         n += 1;
-        if n % 64 == 0 {
+        if n % 16 == 0 {
             check_limits(switches, sim);
         }
-        n % 256 == 0 && done()
+        let now = sim.now();
+        if n % 256 != 0 && now < checked + Duration::from_millis(10) {
+            return false;
+        }
+        checked = now;
+        done()
     })
     .unwrap();
 }
@@ -252,7 +281,11 @@ fn fifty_nodes_form_the_intended_graph_within_their_limits() {
     const MAX_OUT: usize = 3;
     let sim = Simulation::new(NetConfig::new(50));
     let graph = Graph::ring_hub_chords(N, MAX_IN, MAX_OUT, &mut Rng::new(50));
-    assert_eq!(graph.in_degree(0), MAX_IN, "the hub is at the inbound limit");
+    assert_eq!(
+        graph.in_degree(0),
+        MAX_IN,
+        "the hub is at the inbound limit"
+    );
     let full = (0..N).filter(|&i| graph.dials[i].len() == MAX_OUT).count();
     assert!(full > 0, "some node is at the outbound limit");
     let edges: usize = graph.dials.iter().map(Vec::len).sum();
@@ -263,16 +296,41 @@ fn fifty_nodes_form_the_intended_graph_within_their_limits() {
 
     run_checked(&sim, &switches, || converged(&switches, &graph));
     let at = sim.now();
-    println!("{N} nodes, {edges} edges: converged at {:.3}s after {} steps", secs(at), sim.steps());
-    assert!(at < Instant::from_millis(10_000), "converged late: {:.3}s", secs(at));
+    println!(
+        "{N} nodes, {edges} edges: converged at {:.3}s after {} steps",
+        secs(at),
+        sim.steps()
+    );
+    assert!(
+        at < Instant::from_millis(10_000),
+        "converged late: {:.3}s",
+        secs(at)
+    );
     for (i, s) in switches.iter().enumerate() {
         let stats = s.stats();
-        assert_eq!(stats.added as usize, graph.neighbours(i).len(), "node {i}: {stats:?}");
-        assert_eq!((stats.removed, stats.failed, stats.refused_total()), (0, 0, 0), "node {i}");
+        assert_eq!(
+            stats.added as usize,
+            graph.neighbours(i).len(),
+            "node {i}: {stats:?}"
+        );
+        assert_eq!(
+            (stats.removed, stats.failed, stats.refused_total()),
+            (0, 0, 0),
+            "node {i}"
+        );
         for p in s.peers().list() {
             let dialled = graph.dials[i].iter().any(|&j| id(j) == p.id());
-            assert_eq!(p.is_outbound(), dialled, "node {i}: direction of {}", p.id());
-            assert_eq!(p.is_persistent(), dialled, "node {i}: only dialled peers are persistent");
+            assert_eq!(
+                p.is_outbound(),
+                dialled,
+                "node {i}: direction of {}",
+                p.id()
+            );
+            assert_eq!(
+                p.is_persistent(),
+                dialled,
+                "node {i}: only dialled peers are persistent"
+            );
         }
     }
 
@@ -283,9 +341,18 @@ fn fifty_nodes_form_the_intended_graph_within_their_limits() {
     assert!(switches.iter().all(|s| s.stats().removed == 0));
     let pings: u64 = switches
         .iter()
-        .flat_map(|s| s.peers().list().iter().map(|p| p.stats().pongs_received).collect::<Vec<_>>())
+        .flat_map(|s| {
+            s.peers()
+                .list()
+                .iter()
+                .map(|p| p.stats().pongs_received)
+                .collect::<Vec<_>>()
+        })
         .sum();
-    assert!(pings >= 2 * edges as u64, "every connection answered pings ({pings})");
+    assert!(
+        pings >= 2 * edges as u64,
+        "every connection answered pings ({pings})"
+    );
 
     // The hub is full: one more inbound peer is refused after its handshake.
     let hub = 0;
@@ -297,14 +364,19 @@ fn fifty_nodes_form_the_intended_graph_within_their_limits() {
     run_checked(&sim, &switches, || {
         !switches[x].peers().has(&id(hub)) && switches[x].with_policy(|m| m.num_handshakes() == 0)
     });
-    assert_eq!(switches[hub].stats().refused(Refusal::TooManyInbound), before + 1);
+    assert_eq!(
+        switches[hub].stats().refused(Refusal::TooManyInbound),
+        before + 1
+    );
     assert_eq!(peer_ids(&switches[hub]), graph.neighbour_ids(hub));
     assert_eq!(switches[hub].with_policy(|m| m.num_inbound()), MAX_IN);
     println!("dial into the full hub: {:?}", outcome.map(|p| p.id()));
 
     // A node at its outbound limit may not dial a non-persistent peer.
     let y = (0..N).find(|&y| graph.dials[y].len() == MAX_OUT).unwrap();
-    let z = (0..N).find(|&z| z != y && !graph.neighbours(y).contains(&z)).unwrap();
+    let z = (0..N)
+        .find(|&z| z != y && !graph.neighbours(y).contains(&z))
+        .unwrap();
     let refused = dial(&sim, &switches[y], y, addr(z)).map(|p| p.id());
     assert_eq!(refused, Err(DialError::Refused(Refusal::TooManyOutbound)));
     assert!(converged(&switches, &graph));
@@ -367,7 +439,10 @@ fn a_killed_node_is_redialled_with_backoff_and_its_edges_come_back() {
     sim.run_for(down_for).unwrap();
     let others = |i: usize| i != k;
     for i in (0..N).filter(|&i| others(i)) {
-        assert!(!switches[i].peers().has(&id(k)), "node {i} still has the killed node");
+        assert!(
+            !switches[i].peers().has(&id(k)),
+            "node {i} still has the killed node"
+        );
     }
 
     // Every dialler: removed the peer, then connect attempts spaced by the
@@ -380,16 +455,38 @@ fn a_killed_node_is_redialled_with_backoff_and_its_edges_come_back() {
         assert_eq!(removed.len(), 1, "node {d} removed the killed node once");
         let connects: Vec<Instant> = trace
             .iter()
-            .filter(|e| e.at >= killed_at && e.event == NetEvent::Connect { from: node_ip(d), to })
+            .filter(|e| {
+                e.at >= killed_at
+                    && e.event
+                        == NetEvent::Connect {
+                            from: node_ip(d),
+                            to,
+                        }
+            })
             .map(|e| e.at)
             .collect();
         let refusals: Vec<Instant> = trace
             .iter()
-            .filter(|e| e.at >= killed_at && e.event == NetEvent::Refused { from: node_ip(d), to })
+            .filter(|e| {
+                e.at >= killed_at
+                    && e.event
+                        == NetEvent::Refused {
+                            from: node_ip(d),
+                            to,
+                        }
+            })
             .map(|e| e.at)
             .collect();
-        assert!(connects.len() >= 4, "node {d}: {} redials in {down_for:?}", connects.len());
-        assert_eq!(refusals.len(), connects.len(), "node {d}: every redial refused");
+        assert!(
+            connects.len() >= 4,
+            "node {d}: {} redials in {down_for:?}",
+            connects.len()
+        );
+        assert_eq!(
+            refusals.len(),
+            connects.len(),
+            "node {d}: every redial refused"
+        );
         let mut since = removed[0];
         let mut gaps = Vec::new();
         for (n, (&c, &r)) in connects.iter().zip(&refusals).enumerate() {
@@ -412,10 +509,17 @@ fn a_killed_node_is_redialled_with_backoff_and_its_edges_come_back() {
     let (s, _) = start_node(&sim, &graph, k, |_| {});
     switches[k] = s;
     run_checked(&sim, &switches, || converged(&switches, &graph));
+    let back = logs
+        .iter()
+        .flat_map(|l| l.lock().unwrap().clone())
+        .filter(|(t, who, seen)| *t >= restarted_at && *who == id(k) && *seen == Seen::Added)
+        .map(|(t, _, _)| t)
+        .max()
+        .unwrap();
     println!(
-        "restarted node back with all {} neighbours after {:.3}s",
+        "restarted node back with all {} neighbours {:.3}s after its restart",
         graph.neighbours(k).len(),
-        secs(sim.now()) - secs(restarted_at)
+        secs(back) - secs(restarted_at)
     );
     // The network around it never lost an edge.
     for i in (0..N).filter(|&i| others(i) && !graph.neighbours(k).contains(&i)) {
@@ -432,12 +536,14 @@ fn a_killed_node_is_redialled_with_backoff_and_its_edges_come_back() {
 fn self_duplicate_and_already_connected_dials_are_refused() {
     let sim = Simulation::new(NetConfig::new(3));
     let mut switches = Vec::new();
-    for i in 0..5 {
+    for i in 0..4 {
         let (node, mut config) = settings(i);
-        // Nodes 2, 3 and 4 allow duplicate IPs (node 4 is node 3's twin).
+        // Nodes 2 and 3 allow duplicate IPs (as does node 3's twin, below).
         config.allow_duplicate_ip = i >= 2;
         let (watcher, _) = Watcher::new(&[CHANNEL]);
-        let builder = Switch::<Sim>::builder(node, config).reactor(watcher).unwrap();
+        let builder = Switch::<Sim>::builder(node, config)
+            .reactor(watcher)
+            .unwrap();
         switches.push(start(&sim, i, builder));
     }
     let (a, b) = (&switches[0], &switches[1]);
@@ -457,10 +563,14 @@ fn self_duplicate_and_already_connected_dials_are_refused() {
             results.lock().unwrap().push((from, r));
         });
     }
-    sim.run_until(|| results.lock().unwrap().len() == 2).unwrap();
+    sim.run_until(|| results.lock().unwrap().len() == 2)
+        .unwrap();
     sim.run_for(Duration::from_secs(1)).unwrap();
     for (from, r) in results.lock().unwrap().iter() {
-        assert!(matches!(r, Err(DialError::Handshake(_))), "node {from}: {r:?}");
+        assert!(
+            matches!(r, Err(DialError::Handshake(_))),
+            "node {from}: {r:?}"
+        );
     }
     assert_eq!(a.stats().refused(Refusal::DuplicateIp), 1);
     assert_eq!(b.stats().refused(Refusal::DuplicateIp), 1);
@@ -477,22 +587,62 @@ fn self_duplicate_and_already_connected_dials_are_refused() {
     assert_eq!(a.stats().refused(Refusal::AlreadyConnected), 1);
     assert_eq!(b.stats().refused(Refusal::AlreadyConnected), 1);
 
+    // The same with duplicate IPs allowed (nodes 2 and 3): both handshakes
+    // complete, and each node keeps the first connection it authenticated
+    // and refuses the other as a `DuplicateId`. There is no tie-break, so
+    // each may keep a different one and both end (CometBFT behaves the
+    // same; persistent peers' jittered redials resolve it).
+    let results = Arc::new(Mutex::new(Vec::new()));
+    for (from, to) in [(2, 3), (3, 2)] {
+        let (s, results) = (switches[from].clone(), results.clone());
+        sim.spawn_on(node_ip(from), async move {
+            let r = s.dial(addr(to)).await.map(|p| p.id());
+            results.lock().unwrap().push((from, r));
+        });
+    }
+    sim.run_until(|| results.lock().unwrap().len() == 2)
+        .unwrap();
+    sim.run_for(Duration::from_secs(1)).unwrap();
+    println!(
+        "simultaneous dials, duplicate IPs allowed: {:?}",
+        results.lock().unwrap()
+    );
+    let (c, d) = (&switches[2], &switches[3]);
+    for s in [c, d] {
+        assert_eq!(s.stats().refused(Refusal::DuplicateId), 1);
+        assert!(s.peers().len() <= 1);
+    }
+    assert_eq!(c.peers().has(&id(3)), d.peers().has(&id(2)));
+
     // A second connection with an ID already connected (node 3's key, from
     // another address) is refused after the handshake: `DuplicateId`.
-    let (c, d) = (&switches[2], &switches[3]);
-    dial(&sim, d, 3, addr(2)).expect("node 3 connects to node 2");
+    if !d.peers().has(&id(2)) {
+        dial(&sim, d, 3, addr(2)).expect("node 3 connects to node 2");
+    }
+    let duplicates = c.stats().refused(Refusal::DuplicateId);
     let (node, mut config) = settings(3); // the twin: node 3's key...
     config.allow_duplicate_ip = true;
     let (watcher, _) = Watcher::new(&[CHANNEL]);
-    let twin_builder = Switch::<Sim>::builder(node, config).reactor(watcher).unwrap();
+    let twin_builder = Switch::<Sim>::builder(node, config)
+        .reactor(watcher)
+        .unwrap();
     let twin = start(&sim, 4, twin_builder); // ...at node 4's address
     let outcome = dial(&sim, &twin, 4, addr(2)).map(|p| p.id());
     sim.run_until(|| twin.peers().is_empty() && twin.with_policy(|m| m.num_handshakes() == 0))
         .unwrap();
-    assert_eq!(c.stats().refused(Refusal::DuplicateId), 1, "twin dial: {outcome:?}");
+    assert_eq!(
+        c.stats().refused(Refusal::DuplicateId),
+        duplicates + 1,
+        "twin: {outcome:?}"
+    );
     let peers = c.peers();
     assert_eq!(peers.len(), 1);
-    assert_eq!(peers.list()[0].remote_addr().ip(), node_ip(3), "the first connection stays");
+    assert_eq!(
+        peers.list()[0].remote_addr().ip(),
+        node_ip(3),
+        "the first connection stays"
+    );
+    assert_eq!(peers.list()[0].id(), id(3));
     assert!(d.peers().has(&id(2)));
 }
 
@@ -580,7 +730,11 @@ impl Overflow {
         let (mut node, config) = settings(0);
         fast_keepalive(&mut node);
         let (watcher, _) = Watcher::new(&[CHANNEL, OTHER]);
-        let sender = start(&sim, 0, Switch::builder(node, config).reactor(watcher).unwrap());
+        let sender = start(
+            &sim,
+            0,
+            Switch::builder(node, config).reactor(watcher).unwrap(),
+        );
         let (mut node, config) = settings(1);
         fast_keepalive(&mut node);
         let gate = Gate::closed();
@@ -618,7 +772,9 @@ impl Overflow {
         self.sim
             .block_on_at(node_ip(0), async move {
                 for seq in seqs {
-                    peer.send(channel, &message(seq, len)).await.expect("queued");
+                    peer.send(channel, &message(seq, len))
+                        .await
+                        .expect("queued");
                 }
             })
             .unwrap();
@@ -658,7 +814,10 @@ impl Overflow {
         self.send(CHANNEL, 1..BUDGET as u32, 100);
         self.sim.run_for(Duration::from_millis(100)).unwrap();
         let stats = self.receiver.inbox_stats(0);
-        assert_eq!((stats.queued_messages, stats.waits, stats.dropped), (BUDGET, 0, 0));
+        assert_eq!(
+            (stats.queued_messages, stats.waits, stats.dropped),
+            (BUDGET, 0, 0)
+        );
         // Spent, not exceeded: the other reactor still receives.
         self.send(OTHER, 10..20, 100);
         self.run_until(|| self.got() == 20);
@@ -676,37 +835,117 @@ fn back_pressure_stops_the_peer_keeps_keepalive_and_loses_nothing() {
     let t = Overflow::new(OverflowPolicy::BackPressure);
     t.fill_budget();
     let conn = t.receiver_peer();
-    let pongs = (conn.stats().pongs_received, t.to_receiver.stats().pongs_received);
+    let pongs = |t: &Overflow| {
+        (
+            conn.stats().pongs_received,
+            t.to_receiver.stats().pongs_received,
+        )
+    };
+    let before = pongs(&t);
 
     // One message over the budget: the receiver stops taking this peer's
-    // messages — the other reactor's too (documented) — while the sender
-    // floods the other channel far beyond every buffer.
+    // messages — the other reactor's too (documented) — but its session
+    // still reads the stream while the core's buffers have room, so
+    // keepalive goes on both ways.
     let extra = 5;
     t.send(CHANNEL, BUDGET as u32..BUDGET as u32 + extra, 100);
-    const FLOOD: u32 = 400;
-    let queued = t.flood(OTHER, 20..20 + FLOOD, 1000);
+    t.send(OTHER, 20..30, 100);
     t.sim.run_for(Duration::from_secs(30)).unwrap();
-
     let stats = t.receiver.inbox_stats(0);
     assert!(stats.waits >= 1, "{stats:?}");
-    assert_eq!((stats.queued_messages, stats.dropped, stats.overflow_disconnects), (BUDGET, 0, 0));
+    assert_eq!(
+        (
+            stats.queued_messages,
+            stats.dropped,
+            stats.overflow_disconnects
+        ),
+        (BUDGET, 0, 0)
+    );
     assert_eq!(t.got(), 20, "the peer's other channel waits too");
-    assert!(*queued.lock().unwrap() < FLOOD, "the sender is back-pressured");
-    // Keepalive kept going both ways, and nobody disconnected.
-    let now = (conn.stats().pongs_received, t.to_receiver.stats().pongs_received);
-    assert!(now.0 >= pongs.0 + 5 && now.1 >= pongs.1 + 5, "pongs {pongs:?} -> {now:?}");
+    let after = pongs(&t);
+    assert!(
+        after.0 >= before.0 + 5 && after.1 >= before.1 + 5,
+        "pongs {before:?} -> {after:?}"
+    );
+
+    // A flood far beyond every buffer: the sender is back-pressured through
+    // TCP and keepalive pauses (its bytes would queue behind the data). The
+    // stalled receiver's pong deadline restarts; the sender has no ping in
+    // flight here, so neither session times out (when it has one, see
+    // the ignored test below).
+    const FLOOD: u32 = 400;
+    let queued = t.flood(OTHER, 30..30 + FLOOD, 1000);
+    t.sim.run_for(Duration::from_secs(30)).unwrap();
+    assert!(
+        *queued.lock().unwrap() < FLOOD,
+        "the sender is back-pressured"
+    );
+    assert_eq!(t.got(), 20);
     assert_eq!(t.receiver.peers().len(), 1);
     assert_eq!(t.sender.peers().len(), 1);
     assert_eq!(t.receiver.stats().removed + t.sender.stats().removed, 0);
 
-    // Open the gate: everything arrives, in order, exactly once.
+    // Open the gate: everything arrives, in order, exactly once, and
+    // keepalive resumes.
     t.gate.open();
     let total = BUDGET as u32 + extra;
-    t.run_until(|| t.done.lock().unwrap().len() == total as usize && t.got() == (20 + FLOOD) as usize);
+    let all = (30 + FLOOD) as usize;
+    t.run_until(|| t.done.lock().unwrap().len() == total as usize && t.got() == all);
     assert_eq!(*t.done.lock().unwrap(), (0..total).collect::<Vec<_>>());
-    assert_eq!(*t.got.lock().unwrap(), (0..20 + FLOOD).collect::<Vec<_>>());
+    assert_eq!(*t.got.lock().unwrap(), (0..30 + FLOOD).collect::<Vec<_>>());
+    let resumed = pongs(&t);
+    t.sim.run_for(Duration::from_secs(10)).unwrap();
+    let later = pongs(&t);
+    assert!(
+        later.0 > resumed.0 && later.1 > resumed.1,
+        "pongs {resumed:?} -> {later:?}"
+    );
     assert_eq!(t.receiver.peers().len(), 1);
     assert!(t.removed.lock().unwrap().is_empty());
+}
+
+/// Found by this simulation (reported, not fixed: the keepalive is the
+/// core's and the connection loop's, not the switch's). The receiver's
+/// reactor stalls (`BackPressure`) while the sender streams steadily; the
+/// sender's first ping goes out at 3 s, just before TCP back-pressure stops
+/// the stream, and sits behind data the stalled receiver will not read. The
+/// receiver's stalled input keeps *its* pong deadline alive, but the
+/// sender's input is not stalled, so the sender closes with `PongTimeout`
+/// at 5 s — the slow reactor costs the connection after all. Run with
+/// `cargo test -p mconn-tests --test switch_sim -- --ignored`.
+#[test]
+#[ignore = "bug: the sender's pong timeout fires while its ping waits behind back-pressured data"]
+fn a_ping_caught_behind_back_pressured_data_does_not_time_out_the_sender() {
+    let t = Overflow::new(OverflowPolicy::BackPressure);
+    t.fill_budget();
+    t.send(CHANNEL, BUDGET as u32..BUDGET as u32 + 1, 100); // one over: stop taking
+                                                            // 1 KB every 10 ms from 2 s after the connection started: the stream
+                                                            // still moves at the sender's first ping (3 s) and stops soon after.
+    let peer = t.to_receiver.clone();
+    let start = t.to_receiver.entry().since + Duration::from_secs(2);
+    t.sim.spawn_on(node_ip(0), async move {
+        Sim::sleep_until(start).await;
+        for seq in 20..1000 {
+            let msg = message(seq, 1000);
+            loop {
+                match peer.send(OTHER, &msg).await {
+                    Err(mconn_driver::Error::Timeout) => continue,
+                    Err(_) => return,
+                    Ok(()) => break,
+                }
+            }
+            Sim::sleep_until(Sim::now() + Duration::from_millis(10)).await;
+        }
+    });
+    t.sim.run_for(Duration::from_secs(30)).unwrap();
+    assert!(t.to_receiver.stats().pings_sent >= 1);
+    assert_eq!(
+        t.to_receiver.disconnect_reason(),
+        None,
+        "{:?}",
+        t.to_receiver.stats()
+    );
+    assert_eq!(t.sender.peers().len(), 1);
 }
 
 #[test]
@@ -729,7 +968,10 @@ fn disconnect_policy_disconnects_the_peer_that_overflows() {
     // What was queued before the overflow is still delivered.
     t.gate.open();
     t.run_until(|| t.done.lock().unwrap().len() == BUDGET);
-    assert_eq!(*t.done.lock().unwrap(), (0..BUDGET as u32).collect::<Vec<_>>());
+    assert_eq!(
+        *t.done.lock().unwrap(),
+        (0..BUDGET as u32).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -743,14 +985,20 @@ fn drop_policy_drops_and_counts_and_the_connection_stays() {
     t.run_until(|| t.got() == 40);
     t.sim.run_for(Duration::from_secs(30)).unwrap();
     let stats = t.receiver.inbox_stats(0);
-    assert_eq!((stats.dropped, stats.waits, stats.overflow_disconnects), (extra as u64, 0, 0));
+    assert_eq!(
+        (stats.dropped, stats.waits, stats.overflow_disconnects),
+        (extra as u64, 0, 0)
+    );
     assert_eq!(stats.queued_messages, BUDGET);
     assert_eq!(t.receiver.peers().len(), 1);
     assert!(t.removed.lock().unwrap().is_empty());
     t.gate.open();
     t.run_until(|| t.done.lock().unwrap().len() == BUDGET);
     t.sim.run_for(Duration::from_secs(1)).unwrap();
-    assert_eq!(*t.done.lock().unwrap(), (0..BUDGET as u32).collect::<Vec<_>>());
+    assert_eq!(
+        *t.done.lock().unwrap(),
+        (0..BUDGET as u32).collect::<Vec<_>>()
+    );
     assert_eq!(*t.got.lock().unwrap(), (0..40).collect::<Vec<_>>());
 }
 
@@ -758,7 +1006,9 @@ fn drop_policy_drops_and_counts_and_the_connection_stays() {
 /// converge again. Returns everything a run's outcome consists of.
 fn replay(seed: u64) -> ((u64, u64), u64, Instant, Vec<BTreeSet<NodeId>>) {
     const N: usize = 8;
-    let sim = Simulation::new(NetConfig::new(seed));
+    let mut config = NetConfig::new(seed);
+    config.max_chunk = Some(300); // every read a fragment of at most 300 bytes
+    let sim = Simulation::new(config);
     let graph = Graph::ring_hub_chords(N, 4, 3, &mut Rng::new(seed));
     let (mut switches, _) = start_graph(&sim, &graph, |_| {});
     run_checked(&sim, &switches, || converged(&switches, &graph));
@@ -776,5 +1026,10 @@ fn the_same_seed_replays_the_same_run() {
     assert_eq!(replay(7), first);
     let other = replay(8);
     assert_ne!(other.0, first.0, "another seed gives another trace");
-    println!("seed 7: {} events, {} steps, ended at {:.3}s", first.0 .0, first.1, secs(first.2));
+    println!(
+        "seed 7: {} events, {} steps, ended at {:.3}s",
+        first.0 .0,
+        first.1,
+        secs(first.2)
+    );
 }

@@ -37,6 +37,8 @@ mod conn;
 mod error;
 #[cfg(feature = "alloc")]
 mod peer;
+#[cfg(feature = "std")]
+pub mod pex;
 mod run;
 #[cfg(feature = "std")]
 mod std_glue;

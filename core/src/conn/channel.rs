@@ -5,6 +5,7 @@ use super::buf::ByteBuf;
 use super::config::ChannelConfig;
 use super::event::Error;
 use super::fifo::MsgFifo;
+use crate::time::Instant;
 
 /// Counters for one channel.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,6 +43,9 @@ pub(crate) struct Channel<B> {
     pub want_writable: bool,
     /// Largest payload per packet on this channel.
     pub payload: usize,
+    /// When the message in reassembly last grew (or started); `None` when
+    /// no message is in reassembly.
+    pub partial_at: Option<Instant>,
     pub stats: ChannelStats,
 }
 
@@ -55,6 +59,7 @@ impl<B: ByteBuf> Channel<B> {
             recently_sent: 0,
             want_writable: false,
             payload,
+            partial_at: None,
             stats: ChannelStats {
                 id: cfg.id,
                 ..ChannelStats::default()

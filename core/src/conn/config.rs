@@ -201,7 +201,27 @@ pub struct Config {
     pub recv_rate: Option<u32>,
     /// Period of the ×0.8 decay of each channel's recently-sent counter.
     pub decay_period: Duration,
+    /// Bytes the peer may keep in partial (started, not yet finished)
+    /// messages across all channels, *not counting the largest one*: one
+    /// message may always grow to its channel's `recv_message_capacity`
+    /// (a 100 MB block still passes), every other partial message shares
+    /// this budget. Exceeding it closes the connection with
+    /// [`CloseReason::PartialBudget`](super::CloseReason::PartialBudget).
+    /// Default [`DEFAULT_PARTIAL_BUDGET`] (4 MiB); `usize::MAX` turns it off.
+    /// Must leave room for one packet on every other channel.
+    pub partial_budget: usize,
+    /// How long a partial message may go without a packet for it before
+    /// the connection closes with
+    /// [`CloseReason::PartialStale`](super::CloseReason::PartialStale)
+    /// (60 s). Never fires while our own input is stalled (the peer cannot
+    /// make progress then); `None` = no bound.
+    pub partial_timeout: Option<Duration>,
 }
+
+/// Default [`Config::partial_budget`]: 4 MiB beyond the largest partial message.
+pub const DEFAULT_PARTIAL_BUDGET: usize = 4 << 20;
+/// Default [`Config::partial_timeout`]: 60 s.
+pub const DEFAULT_PARTIAL_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Default for Config {
     fn default() -> Self {
@@ -223,6 +243,8 @@ impl Config {
             send_rate: None,
             recv_rate: None,
             decay_period: Duration::from_secs(2),
+            partial_budget: DEFAULT_PARTIAL_BUDGET,
+            partial_timeout: Some(DEFAULT_PARTIAL_TIMEOUT),
         }
     }
 
@@ -280,6 +302,12 @@ impl Config {
         if channels.len() > MAX_CHANNELS {
             return Err(ConfigError::TooManyChannels);
         }
+        let one_packet_each = (channels.len() - 1).saturating_mul(self.max_packet_payload);
+        if self.partial_budget < one_packet_each
+            || self.partial_timeout.is_some_and(|t| t.is_zero())
+        {
+            return Err(ConfigError::PartialLimits);
+        }
         for (i, c) in channels.iter().enumerate() {
             if channels[..i].iter().any(|d| d.id == c.id) {
                 return Err(ConfigError::DuplicateChannel(c.id));
@@ -333,6 +361,9 @@ pub enum ConfigError {
     Keepalive,
     /// A rate cap of 0.
     Rate,
+    /// `partial_budget` below one packet per channel besides one, or a
+    /// `partial_timeout` of zero.
+    PartialLimits,
     /// The caller's storage is smaller than [`Config::arena_size`].
     StorageTooSmall,
     /// Our own NodeInfo does not encode (above 10240 bytes or invalid).
@@ -356,6 +387,9 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::Keepalive => f.write_str("invalid keepalive intervals"),
             ConfigError::Rate => f.write_str("rate cap of 0"),
+            ConfigError::PartialLimits => {
+                f.write_str("partial-message budget below one packet per channel, or zero timeout")
+            }
             ConfigError::StorageTooSmall => f.write_str("storage smaller than Config::arena_size"),
             ConfigError::NodeInfo => f.write_str("local node info does not encode"),
         }

@@ -21,6 +21,12 @@ pub enum CloseReason {
     UnknownChannel(u8),
     /// A reassembled message would exceed the channel's receive capacity.
     MessageTooLarge(u8),
+    /// Partial messages on channels other than the one holding the largest
+    /// exceeded [`Config::partial_budget`](super::Config::partial_budget).
+    PartialBudget,
+    /// A partial message on this channel got no packet for
+    /// [`Config::partial_timeout`](super::Config::partial_timeout).
+    PartialStale(u8),
     /// A packet larger than the receive limit was announced.
     PacketTooLarge,
     /// The packet length prefix overflowed.
@@ -62,6 +68,12 @@ impl fmt::Display for CloseReason {
             CloseReason::UnknownChannel(c) => write!(f, "unknown channel {c:#04x}"),
             CloseReason::MessageTooLarge(c) => {
                 write!(f, "message on channel {c:#04x} exceeds its capacity")
+            }
+            CloseReason::PartialBudget => {
+                f.write_str("partial messages exceed the connection's budget")
+            }
+            CloseReason::PartialStale(c) => {
+                write!(f, "partial message on channel {c:#04x} made no progress")
             }
             CloseReason::PacketTooLarge => f.write_str("packet exceeds max size"),
             CloseReason::VarintOverflow => f.write_str("varint overflow"),

@@ -41,8 +41,8 @@ pub use buf::GrowBuf;
 pub use buf::{Arena, ByteBuf, FixedBuf};
 pub use channel::ChannelStats;
 pub use config::{
-    ChannelConfig, Config, ConfigError, Keepalive, PingLimit, COMETBFT_CHANNELS, MAX_CHANNELS,
-    MAX_PAYLOAD_LIMIT,
+    ChannelConfig, Config, ConfigError, Keepalive, PingLimit, COMETBFT_CHANNELS,
+    DEFAULT_PARTIAL_BUDGET, DEFAULT_PARTIAL_TIMEOUT, MAX_CHANNELS, MAX_PAYLOAD_LIMIT,
 };
 pub use event::{CloseReason, Error, Event};
 
@@ -193,6 +193,10 @@ struct Inner<B> {
     events: heapless::Deque<Event, EVENT_CAP>,
     decay_period: Duration,
     next_decay: Instant,
+    /// See [`Config::partial_budget`].
+    partial_budget: usize,
+    /// See [`Config::partial_timeout`].
+    partial_timeout: Option<Duration>,
     /// Input refused because a channel's receive budget is full.
     stalled: bool,
     /// Channel whose front message `poll_message` lent out.
@@ -272,6 +276,8 @@ impl<B: ByteBuf> MConnection<B> {
                 events: heapless::Deque::new(),
                 decay_period: config.decay_period,
                 next_decay: now + config.decay_period,
+                partial_budget: config.partial_budget,
+                partial_timeout: config.partial_timeout,
                 stalled: false,
                 lent: None,
                 next_read: 0,
@@ -311,6 +317,11 @@ impl<B: ByteBuf> MConnection<B> {
             return Err(Error::Closed);
         }
         self.st.release_lent();
+        if self.st.stalled {
+            // We start reading again: partial messages the peer could not
+            // continue while we did not read get their full time again.
+            self.st.restart_partial_clocks(now);
+        }
         self.st.stalled = false;
         let (codec, max) = (self.st.codec, self.st.max_payload);
         let mut used = 0;
@@ -386,6 +397,10 @@ impl<B: ByteBuf> MConnection<B> {
         }
         if let Err(reason) = self.st.keepalive.handle_timeout(now, self.st.stalled) {
             self.st.close(reason);
+            return;
+        }
+        if let Some(channel) = self.st.stale_partial(now) {
+            self.st.close(CloseReason::PartialStale(channel));
         }
     }
 
@@ -461,7 +476,11 @@ impl<B: ByteBuf> MConnection<B> {
             .filter(|_| self.wants_transmit())
             .and_then(TokenBucket::ready_at);
         let recv = self.st.recv_rate.as_ref().and_then(TokenBucket::ready_at);
-        earliest(self.st.keepalive.poll_timeout(), earliest(send, recv))
+        let partial = self.st.partial_deadline();
+        earliest(
+            self.st.keepalive.poll_timeout(),
+            earliest(send, earliest(recv, partial)),
+        )
     }
 
     /// The next complete received message, round robin over channels. The
@@ -526,6 +545,17 @@ impl<B: ByteBuf> MConnection<B> {
         self.st.stalled
     }
 
+    /// Message bytes held in partial (started, not finished) received
+    /// messages, summed over channels: what [`Config::partial_budget`] bounds
+    /// (beyond the largest one).
+    pub fn partial_bytes(&self) -> usize {
+        self.st
+            .channels
+            .iter()
+            .map(|c| c.recv.open_len())
+            .fold(0, usize::saturating_add)
+    }
+
     /// Connection-wide counters.
     pub fn stats(&self) -> ConnStats {
         let mut s = self.st.stats;
@@ -575,6 +605,52 @@ impl<B: ByteBuf> Inner<B> {
     fn channel_mut(&mut self, id: u8) -> Option<&mut Channel<B>> {
         let i = usize::from(self.index[usize::from(id)]).checked_sub(1)?;
         self.channels.get_mut(i)
+    }
+
+    /// Partial-message bytes outside the largest partial message, if
+    /// channel `i`'s partial message had `len` bytes.
+    fn partial_beyond_largest(&self, i: usize, len: usize) -> usize {
+        let (mut sum, mut largest) = (0usize, 0usize);
+        for (j, c) in self.channels.iter().enumerate() {
+            let open = if j == i { len } else { c.recv.open_len() };
+            sum = sum.saturating_add(open);
+            largest = largest.max(open);
+        }
+        sum - largest
+    }
+
+    /// When the stalest partial message runs out of time.
+    fn partial_deadline(&self) -> Option<Instant> {
+        let timeout = self.partial_timeout?;
+        self.channels
+            .iter()
+            .filter_map(|c| c.partial_at)
+            .min()
+            .map(|at| at + timeout)
+    }
+
+    /// The channel of a partial message whose time ran out, unless our own
+    /// input is stalled (then every expired clock restarts instead).
+    fn stale_partial(&mut self, now: Instant) -> Option<u8> {
+        let timeout = self.partial_timeout?;
+        let stalled = self.stalled;
+        for c in self.channels.iter_mut() {
+            if c.partial_at.is_some_and(|at| now >= at + timeout) {
+                if !stalled {
+                    return Some(c.cfg.id);
+                }
+                c.partial_at = Some(now);
+            }
+        }
+        None
+    }
+
+    fn restart_partial_clocks(&mut self, now: Instant) {
+        for c in self.channels.iter_mut() {
+            if c.partial_at.is_some() {
+                c.partial_at = Some(now);
+            }
+        }
     }
 
     fn release_lent(&mut self) {
@@ -698,14 +774,24 @@ impl<B: ByteBuf> Inner<B> {
     fn on_packet(&mut self, now: Instant, packet: Packet<'_>, wire: usize) -> Flow {
         match packet {
             Packet::Msg { channel, eof, data } => {
-                let Some(c) = self.channel_mut(channel) else {
+                let Some(i) = usize::from(self.index[usize::from(channel)]).checked_sub(1) else {
                     self.close(CloseReason::UnknownChannel(channel));
                     return Flow::Closed;
                 };
-                if c.recv.open_len().saturating_add(data.len()) > c.cfg.recv_message_capacity {
+                let Some(c) = self.channels.get(i) else {
+                    self.close(CloseReason::UnknownChannel(channel));
+                    return Flow::Closed;
+                };
+                let grown = c.recv.open_len().saturating_add(data.len());
+                if grown > c.cfg.recv_message_capacity {
                     self.close(CloseReason::MessageTooLarge(channel));
                     return Flow::Closed;
                 }
+                if !eof && self.partial_beyond_largest(i, grown) > self.partial_budget {
+                    self.close(CloseReason::PartialBudget);
+                    return Flow::Closed;
+                }
+                let c = &mut self.channels[i];
                 let new_record = !c.recv.has_open();
                 if !c.recv.fits(data.len(), new_record) || !c.recv.append(data) {
                     self.stalled = true;
@@ -714,7 +800,10 @@ impl<B: ByteBuf> Inner<B> {
                 c.stats.bytes_received += data.len() as u64;
                 if eof {
                     c.recv.finish();
+                    c.partial_at = None;
                     c.stats.messages_received += 1;
+                } else if new_record || !data.is_empty() {
+                    c.partial_at = Some(now);
                 }
             }
             Packet::Ping => {

@@ -1,97 +1,4 @@
 //! The PEX reactor's rules (spec §6) as a sans-IO machine: [`PexMachine`].
-//!
-//! The machine owns the [`AddrBook`] and turns peer events, PEX messages,
-//! dial outcomes and timer ticks into [`PexAction`]s: messages to send,
-//! addresses to dial, peers to disconnect (and ban), the book to save. It
-//! reads no clock (time comes in as [`Instant`]; the book's wall-clock
-//! [`UnixTime`] is derived from a pair given at construction) and draws
-//! randomness from its own caller-supplied RNG.
-//!
-//! Driving it: after each call, drain [`poll_action`](PexMachine::poll_action)
-//! and carry the actions out; call [`handle_timeout`](PexMachine::handle_timeout)
-//! at [`poll_timeout`](PexMachine::poll_timeout) with a [`PexView`] of the
-//! switch; report every [`PexAction::Dial`] back with
-//! [`dialed`](PexMachine::dialed), [`dial_failed`](PexMachine::dial_failed)
-//! or [`dial_refused`](PexMachine::dial_refused).
-//!
-//! The rules, with CometBFT's names:
-//! - **Requests** (`RequestAddrs`): at most one outstanding per peer; sent
-//!   to an outbound peer when it is added and the book needs addresses (a
-//!   seed always asks), and by `ensure_peers` to one random peer.
-//! - **Responses** (`ReceiveAddrs`): unsolicited → disconnect + ban
-//!   ([`Misbehaviour::UnsolicitedAddrs`]); more than `max_addrs_per_msg`
-//!   addresses, an IP that does not parse or a port above 65535 →
-//!   [`Misbehaviour::BadAddrs`] + ban; otherwise every address goes to the
-//!   book with the sender as source (addresses the book refuses, such as a
-//!   bad ID, are skipped). A response from a configured seed runs
-//!   `ensure_peers` at once.
-//! - **Inbound requests**: rate-limited per peer by a [`RequestLimiter`]
-//!   (too soon → [`Misbehaviour::PexRequestTooSoon`] + ban), answered with
-//!   [`AddrBook::selection`]. A seed answers an inbound peer once with
-//!   [`AddrBook::selection_with_bias`] and hangs up.
-//! - **Inbound peers'** listen addresses go to the book with themselves as
-//!   source ([`PexPeer::advertised_addr`]).
-//! - **`ensure_peers`** every `ensure_peers_period` (at once at start when
-//!   we have no peers, else after `U[0, period)`): dial up to
-//!   `target − (outbound + dialing)` picks with bias
-//!   `min(outbound, 8)·10 + 10`, each subject to the per-address backoff
-//!   `2^failures s + U[0, 1 s)`; more than `max_dial_attempts` failures →
-//!   banned. When the book needs addresses: reinstate expired bans, ask one
-//!   random peer, and dial the seeds (random order, next one on failure)
-//!   if nothing was dialled.
-//! - **Seed mode**: every `crawl_period` let go of non-persistent peers
-//!   older than `seed_disconnect_wait`, then crawl a selection of the book
-//!   (skipping addresses crawled within `min_time_between_crawls`), asking
-//!   each crawled peer for addresses and hanging up once it answered.
-//!
-//! Bounded: per-peer state lives only while the peer does (at most
-//! `max_peers`), dial histories, pending dials and crawl records have
-//! configured caps and are pruned by age.
-//!
-//! ```
-//! use mconn::identity::{NetAddr, NodeId};
-//! use mconn::pex::{AddrBook, BookConfig, PexAction, PexConfig, PexMachine, PexPeer, PexView, UnixTime};
-//! use mconn::wire::pex::{self, PexMessage};
-//! use mconn::Instant;
-//! # struct Rng(u64);
-//! # impl rand_core::RngCore for Rng {
-//! #     fn next_u32(&mut self) -> u32 { self.next_u64() as u32 }
-//! #     fn next_u64(&mut self) -> u64 { self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); self.0 >> 11 }
-//! #     fn fill_bytes(&mut self, d: &mut [u8]) { for b in d { *b = self.next_u64() as u8 } }
-//! #     fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), rand_core::Error> { self.fill_bytes(d); Ok(()) }
-//! # }
-//! struct View; // the switch as PEX sees it: here, nobody connected
-//! impl PexView for View {
-//!     fn max_outbound(&self) -> usize { 10 }
-//!     fn num_outbound(&self) -> usize { 0 }
-//!     fn num_dialing(&self) -> usize { 0 }
-//!     fn is_dialing_or_connected(&self, _: &NodeId) -> bool { false }
-//!     fn is_persistent(&self, _: &NodeId) -> bool { false }
-//! }
-//!
-//! let book = AddrBook::new(BookConfig::default(), &mut Rng(1));
-//! let t0 = Instant::ZERO;
-//! let mut pex = PexMachine::new(book, PexConfig::default(), Rng(2), t0, UnixTime::from_secs(1_700_000_000));
-//!
-//! // We dialled a peer: the book is empty, so we ask it for addresses.
-//! let peer: NetAddr = "24f6ed6acbfe1009c030d7ca567c33ca48309114@5.6.7.8:26656".parse().unwrap();
-//! pex.peer_added(t0, PexPeer { id: peer.id, outbound: true, listen_addr: Some(peer), remote_ip: peer.ip, persistent: false });
-//! let Some(PexAction::Send { to, msg }) = pex.poll_action() else { panic!() };
-//! assert_eq!((to, PexMessage::decode(&msg)), (peer.id, Ok(PexMessage::Request)));
-//!
-//! // It answers with one address; the book takes it.
-//! let other: NetAddr = "56475aa75463474c0285df5dbf2bcab73da65135@1.2.3.4:26656".parse().unwrap();
-//! let (mut id, mut ip) = ([0; 40], [0; 46]);
-//! let mut buf = [0u8; 128];
-//! let n = pex::encode_addrs(&[other.to_wire(&mut id, &mut ip)], &mut buf).unwrap();
-//! pex.receive(t0, &peer.id, &buf[..n]);
-//! assert!(pex.book().has(&other.id));
-//!
-//! // The first ensure_peers round dials it.
-//! assert_eq!(pex.poll_timeout(), Some(t0));
-//! pex.handle_timeout(t0, &View);
-//! assert_eq!(pex.poll_action(), Some(PexAction::Dial(other)));
-//! ```
 
 mod config;
 mod dial;
@@ -134,8 +41,103 @@ struct PeerState {
     leaving: bool,
 }
 
-/// CometBFT's PEX reactor rules over an [`AddrBook`]; see the
-/// [module docs](self).
+/// CometBFT's PEX reactor rules (spec §6) over an [`AddrBook`], sans-IO.
+///
+/// The machine owns the [`AddrBook`] and turns peer events, PEX messages,
+/// dial outcomes and timer ticks into [`PexAction`]s: messages to send,
+/// addresses to dial, peers to disconnect (and ban), the book to save. It
+/// reads no clock (time comes in as [`Instant`]; the book's wall-clock
+/// [`UnixTime`] is derived from a pair given at construction) and draws
+/// randomness from its own caller-supplied RNG.
+///
+/// Driving it: after each call, drain [`poll_action`](PexMachine::poll_action)
+/// and carry the actions out; call [`handle_timeout`](PexMachine::handle_timeout)
+/// at [`poll_timeout`](PexMachine::poll_timeout) with a [`PexView`] of the
+/// switch; report every [`PexAction::Dial`] back with
+/// [`dialed`](PexMachine::dialed), [`dial_failed`](PexMachine::dial_failed)
+/// or [`dial_refused`](PexMachine::dial_refused).
+///
+/// The rules, with CometBFT's names:
+/// - **Requests** (`RequestAddrs`): at most one outstanding per peer; sent
+///   to an outbound peer when it is added and the book needs addresses (a
+///   seed always asks), and by `ensure_peers` to one random peer.
+/// - **Responses** (`ReceiveAddrs`): unsolicited → disconnect + ban
+///   ([`Misbehaviour::UnsolicitedAddrs`]); more than `max_addrs_per_msg`
+///   addresses, an IP that does not parse or a port above 65535 →
+///   [`Misbehaviour::BadAddrs`] + ban; otherwise every address goes to the
+///   book with the sender as source (addresses the book refuses, such as a
+///   bad ID, are skipped). A response from a configured seed runs
+///   `ensure_peers` at once.
+/// - **Inbound requests**: rate-limited per peer by a [`RequestLimiter`]
+///   (too soon → [`Misbehaviour::PexRequestTooSoon`] + ban), answered with
+///   [`AddrBook::selection`]. A seed answers an inbound peer once with
+///   [`AddrBook::selection_with_bias`] and hangs up.
+/// - **Inbound peers'** listen addresses go to the book with themselves as
+///   source ([`PexPeer::advertised_addr`]).
+/// - **`ensure_peers`** every `ensure_peers_period` (at once at start when
+///   we have no peers, else after `U[0, period)`): dial up to
+///   `target − (outbound + dialing)` picks with bias
+///   `min(outbound, 8)·10 + 10`, each subject to the per-address backoff
+///   `2^failures s + U[0, 1 s)`; more than `max_dial_attempts` failures →
+///   banned. When the book needs addresses: reinstate expired bans, ask one
+///   random peer, and dial the seeds (random order, next one on failure)
+///   if nothing was dialled.
+/// - **Seed mode**: every `crawl_period` let go of non-persistent peers
+///   older than `seed_disconnect_wait`, then crawl a selection of the book
+///   (skipping addresses crawled within `min_time_between_crawls`), asking
+///   each crawled peer for addresses and hanging up once it answered.
+///
+/// Bounded: per-peer state lives only while the peer does (at most
+/// `max_peers`), dial histories, pending dials and crawl records have
+/// configured caps and are pruned by age.
+///
+/// ```
+/// use mconn::identity::{NetAddr, NodeId};
+/// use mconn::pex::{AddrBook, BookConfig, PexAction, PexConfig, PexMachine, PexPeer, PexView, UnixTime};
+/// use mconn::wire::pex::{self, PexMessage};
+/// use mconn::Instant;
+/// # struct Rng(u64);
+/// # impl rand_core::RngCore for Rng {
+/// #     fn next_u32(&mut self) -> u32 { self.next_u64() as u32 }
+/// #     fn next_u64(&mut self) -> u64 { self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); self.0 >> 11 }
+/// #     fn fill_bytes(&mut self, d: &mut [u8]) { for b in d { *b = self.next_u64() as u8 } }
+/// #     fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), rand_core::Error> { self.fill_bytes(d); Ok(()) }
+/// # }
+/// struct View; // the switch as PEX sees it: here, nobody connected
+/// impl PexView for View {
+///     fn max_outbound(&self) -> usize { 10 }
+///     fn num_outbound(&self) -> usize { 0 }
+///     fn num_dialing(&self) -> usize { 0 }
+///     fn is_dialing_or_connected(&self, _: &NodeId) -> bool { false }
+///     fn is_persistent(&self, _: &NodeId) -> bool { false }
+/// }
+///
+/// let book = AddrBook::new(BookConfig::default(), &mut Rng(1));
+/// let t0 = Instant::ZERO;
+/// let mut pex = PexMachine::new(book, PexConfig::default(), Rng(2), t0, UnixTime::from_secs(1_700_000_000));
+///
+/// // We dialled a peer: the book is empty, so we ask it for addresses.
+/// let peer: NetAddr = "24f6ed6acbfe1009c030d7ca567c33ca48309114@5.6.7.8:26656".parse().unwrap();
+/// pex.peer_added(t0, PexPeer { id: peer.id, outbound: true, listen_addr: Some(peer), remote_ip: peer.ip, persistent: false });
+/// let Some(PexAction::Send { to, msg }) = pex.poll_action() else { panic!() };
+/// assert_eq!((to, PexMessage::decode(&msg)), (peer.id, Ok(PexMessage::Request)));
+///
+/// // It answers with one address; the book takes it.
+/// let other: NetAddr = "56475aa75463474c0285df5dbf2bcab73da65135@1.2.3.4:26656".parse().unwrap();
+/// let (mut id, mut ip) = ([0; 40], [0; 46]);
+/// let mut buf = [0u8; 128];
+/// let n = pex::encode_addrs(&[other.to_wire(&mut id, &mut ip)], &mut buf).unwrap();
+/// pex.receive(t0, &peer.id, &buf[..n]);
+/// assert!(pex.book().has(&other.id));
+///
+/// // The first round is due at once; since we have a peer it only picks a
+/// // random delay, then ensure_peers dials the new address.
+/// assert_eq!(pex.poll_timeout(), Some(t0));
+/// pex.handle_timeout(t0, &View);
+/// let t1 = pex.poll_timeout().unwrap();
+/// pex.handle_timeout(t1, &View);
+/// assert_eq!(pex.poll_action(), Some(PexAction::Dial(other)));
+/// ```
 #[derive(Debug)]
 pub struct PexMachine<R: RngCore> {
     cfg: PexConfig,

@@ -2,7 +2,7 @@
 //! 32-byte key, 12-byte nonce, empty associated data, 16-byte tag.
 //!
 //! Two implementations ship: [`RustCryptoChaCha`] (pure Rust, `no_std`) and
-//! [`RingChaCha`] (feature `ring`, ring's assembly implementation, several
+//! `RingChaCha` (feature `ring`, ring's assembly implementation, several
 //! times faster). [`Aead`] holds either, picked at run time by an
 //! [`AeadKind`] (for a session: [`SessionConfig::aead`]); its default is
 //! ring when the `ring` feature is on, RustCrypto otherwise. Any other type
@@ -234,6 +234,10 @@ impl fmt::Display for AeadKind {
 /// default kind). The default backend of [`SecretConnection`](super::SecretConnection)
 /// and [`Session`](crate::session::Session).
 #[non_exhaustive]
+// ring's key schedule (~0.5 KiB) is kept inline: two per connection, next
+// to 2 KiB of frame buffers; a box would allocate, and cost a pointer
+// chase per frame.
+#[allow(clippy::large_enum_variant)]
 pub enum Aead {
     /// RustCrypto's implementation.
     RustCrypto(RustCryptoChaCha),

@@ -79,7 +79,9 @@ fn pump(a: &mut S, b: &mut S, got_a: &mut Vec<Vec<u8>>, got_b: &mut Vec<Vec<u8>>
 }
 
 fn message(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+        .collect()
 }
 
 fn exchange(kind_a: AeadKind, kind_b: AeadKind) {

@@ -6,7 +6,7 @@
 //! * [`handshake`]: the pure cryptographic steps (also useful for vectors).
 //! * [`FrameSealer`] / [`FrameOpener`]: one direction's frames.
 //! * [`AeadBackend`]: the ChaCha20-Poly1305 provider. The default, [`Aead`],
-//!   is chosen at run time by an [`AeadKind`]: [`RingChaCha`] (feature
+//!   is chosen at run time by an [`AeadKind`]: `RingChaCha` (feature
 //!   `ring`, the default when compiled in) or [`RustCryptoChaCha`].
 //!
 //! The protocol is symmetric: both sides send their ephemeral key at once,
@@ -56,7 +56,7 @@ pub use frame::{
     FrameOpener, FrameSealer, DATA_MAX_SIZE, FRAME_PLAINTEXT_LEN, LEN_PREFIX_SIZE, SEALED_FRAME_LEN,
 };
 
-#[cfg(test)]
-mod tests;
 #[cfg(all(test, feature = "alloc"))]
 mod backend_tests;
+#[cfg(test)]
+mod tests;

@@ -271,7 +271,11 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
         // wipes the original when it drops here.
         let (secret, phase, timeout) = match &security {
             Security::Secret { key, ephemeral } => (
-                Some(SecretConnection::with_backend_kind(key, *ephemeral, config.aead)),
+                Some(SecretConnection::with_backend_kind(
+                    key,
+                    *ephemeral,
+                    config.aead,
+                )),
                 Phase::Handshake,
                 config.handshake_timeout,
             ),

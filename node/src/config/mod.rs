@@ -31,6 +31,7 @@
 mod addr;
 mod duration;
 mod error;
+mod overrides;
 mod parse;
 mod render;
 #[cfg(test)]
@@ -46,6 +47,7 @@ pub use addr::{
 };
 pub use duration::{parse_duration, DurationError, GoDuration};
 pub use error::{ConfigError, Problem};
+pub use overrides::Overrides;
 
 /// Where CometBFT keeps the node key, relative to the home directory.
 pub const DEFAULT_NODE_KEY_FILE: &str = "config/node_key.json";

@@ -15,7 +15,7 @@
 //!   session refuses the peer as incompatible (another network, block
 //!   protocol, or no common channel), the NodeInfo is gone with the
 //!   session, so the probe connects a second time and runs only the
-//!   handshake and NodeInfo exchange ([`raw`]) to show it.
+//!   handshake and NodeInfo exchange (module `raw`) to show it.
 //! * Without a network it runs only that handshake; compatibility is then
 //!   unknown (except for problems any node would refuse).
 //!

@@ -11,6 +11,9 @@
 //	mconn   Go's MConnection directly over plaintext TCP
 //	secret  MakeSecretConnection, then MConnection on top
 //	switch  MultiplexTransport + Switch with a test reactor (NodeInfo exchange)
+//	book-write  pex.AddrBook: add, mark and save addresses, print the saved entries
+//	book-read   pex.AddrBook: load a book file (OnStart), print what it holds
+//	addr-class  NetAddress.Valid/Local/Routable and the book's group keys of IPs
 //
 // Keepalive and rejection runs are these scenarios with other flags.
 package main
@@ -61,6 +64,22 @@ type options struct {
 	closeMode string
 	refuse    []byte
 	timeout   time.Duration
+	port      int
+	broadcast bool
+	book      string
+	bookSpec  string
+	ips       string
+	strict    bool
+	tzOffset  time.Duration
+}
+
+// offline scenarios run without a peer (no -listen / -connect).
+func offline(scenario string) bool {
+	switch scenario {
+	case "book-write", "book-read", "addr-class":
+		return true
+	}
+	return false
 }
 
 func main() {
@@ -78,6 +97,12 @@ func main() {
 		err = runConn(o)
 	case "switch":
 		err = runSwitch(o)
+	case "book-write":
+		err = runBookWrite(o)
+	case "book-read":
+		err = runBookRead(o)
+	case "addr-class":
+		err = runAddrClass(o)
 	default:
 		err = fmt.Errorf("unknown scenario %q", o.scenario)
 	}
@@ -91,7 +116,7 @@ func main() {
 func parseFlags() options {
 	var o options
 	var seed, channels, sendPlan, recvPlan, refuse string
-	flag.StringVar(&o.scenario, "scenario", "mconn", "mconn | secret | switch")
+	flag.StringVar(&o.scenario, "scenario", "mconn", "mconn | secret | switch | book-write | book-read | addr-class")
 	flag.BoolVar(&o.listen, "listen", false, "listen on 127.0.0.1 (ephemeral port, printed)")
 	flag.StringVar(&o.connect, "connect", "", "dial this host:port")
 	flag.StringVar(&seed, "seed", "", "hex ed25519 seed (32 bytes) of our node key")
@@ -113,9 +138,22 @@ func parseFlags() options {
 	flag.StringVar(&o.closeMode, "close", "peer", "who ends the connection: peer (wait for it) | flush (FlushStop) ")
 	flag.StringVar(&refuse, "try-send", "", "hex channel ids to try sending on that the peer lacks (switch)")
 	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "give up after this long")
+	flag.IntVar(&o.port, "port", 0, "listen on this loopback port (0: a free one)")
+	flag.BoolVar(&o.broadcast, "broadcast", false, "send with Switch.Broadcast instead of Peer.Send (switch)")
+	flag.StringVar(&o.book, "book", "", "address book file (book-write, book-read)")
+	flag.StringVar(&o.bookSpec, "book-spec", "", "JSON: what book-write adds and marks")
+	flag.StringVar(&o.ips, "ips", "", "comma-separated IPs (addr-class)")
+	flag.BoolVar(&o.strict, "strict", true, "addr_book_strict (book-write, book-read)")
+	flag.DurationVar(&o.tzOffset, "tz-offset", 0, "run in a fixed local time zone this far east of UTC")
 	flag.Parse()
+	if o.tzOffset != 0 {
+		time.Local = time.FixedZone("interop", int(o.tzOffset.Seconds()))
+	}
 
 	var err error
+	if seed == "" && offline(o.scenario) {
+		seed = strings.Repeat("00", 32)
+	}
 	if o.seed, err = hex.DecodeString(seed); err != nil || len(o.seed) != 32 {
 		fatalf("-seed must be 64 hex chars")
 	}
@@ -133,7 +171,7 @@ func parseFlags() options {
 			fatalf("-try-send: %v", err)
 		}
 	}
-	if o.listen == (o.connect != "") {
+	if o.listen == (o.connect != "") && !offline(o.scenario) {
 		fatalf("exactly one of -listen and -connect")
 	}
 	return o

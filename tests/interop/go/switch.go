@@ -21,9 +21,12 @@ func runSwitch(o options) error {
 	key := p2p.NodeKey{PrivKey: privKey(o.seed)}
 	port := 26656 // advertised only, when dialing
 	if o.listen {
-		var err error
-		if port, err = freePort(); err != nil {
-			return err
+		port = o.port
+		if port == 0 {
+			var err error
+			if port, err = freePort(); err != nil {
+				return err
+			}
 		}
 	}
 	var chIDs []byte
@@ -128,7 +131,15 @@ func runSwitch(o options) error {
 	sent := make(chan bool, 1)
 	go func() {
 		sent <- sendAll(o.sendPlan, o.sendSalt, o.pace, func(ch byte, msg []byte) bool {
-			return peer.Send(p2p.Envelope{ChannelID: ch, Message: &types.BytesValue{Value: msg}})
+			e := p2p.Envelope{ChannelID: ch, Message: &types.BytesValue{Value: msg}}
+			if o.broadcast {
+				// One goroutine per peer and message in both lines (v0.38
+				// returns a channel of results, v1 nothing): successive
+				// broadcasts may overtake each other.
+				sw.Broadcast(e)
+				return true
+			}
+			return peer.Send(e)
 		})
 	}()
 	complete := r.chk.complete

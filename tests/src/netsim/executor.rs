@@ -29,11 +29,17 @@ pub(crate) struct ReadyQueue(Mutex<VecDeque<u64>>);
 
 impl ReadyQueue {
     fn push(&self, id: u64) {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).push_back(id);
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(id);
     }
 
     fn pop(&self) -> Option<u64> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).pop_front()
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front()
     }
 
     fn len(&self) -> usize {
@@ -355,7 +361,10 @@ impl World {
         waker.queued.store(false, Ordering::Release);
         let waker = Waker::from(waker);
         let previous = self.current.replace(node);
-        let done = future.as_mut().poll(&mut Context::from_waker(&waker)).is_ready();
+        let done = future
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_ready();
         self.current.set(previous);
         let finished = {
             let mut exec = self.exec.borrow_mut();
@@ -375,7 +384,11 @@ impl World {
     /// Steps until `check` says [`Check::Done`], within `limits`. `check`
     /// runs first and after every step; [`Check::Again`] (it did work
     /// itself, such as polling a `block_on` future) counts as a step.
-    pub(crate) fn run(&self, limits: Limits, mut check: impl FnMut() -> Check) -> Result<(), Stuck> {
+    pub(crate) fn run(
+        &self,
+        limits: Limits,
+        mut check: impl FnMut() -> Check,
+    ) -> Result<(), Stuck> {
         let start_steps = self.exec.borrow().steps;
         let horizon = self.now() + limits.max_time;
         loop {

@@ -73,6 +73,8 @@
 mod executor;
 mod gate;
 mod net;
+#[cfg(test)]
+mod tests;
 mod trace;
 mod world;
 
@@ -373,14 +375,22 @@ impl Simulation {
     pub fn run_until(&self, mut done: impl FnMut() -> bool) -> Result<(), Stuck> {
         let running = Running::enter();
         let limits = running.0.config.limits;
-        running.0.run(limits, || if done() { Check::Done } else { Check::Wait })
+        running
+            .0
+            .run(limits, || if done() { Check::Done } else { Check::Wait })
     }
 
     /// Runs for `d` of simulated time.
     pub fn run_for(&self, d: Duration) -> Result<(), Stuck> {
+        self.run_until_time(self.now() + d)
+    }
+
+    /// Runs until the clock reads `deadline` (at once if it passed).
+    pub fn run_until_time(&self, deadline: Instant) -> Result<(), Stuck> {
         let running = Running::enter();
-        let end = running.0.now() + d;
-        running.0.run_until_time(end, running.0.config.limits.max_steps)
+        running
+            .0
+            .run_until_time(deadline, running.0.config.limits.max_steps)
     }
 
     /// Kills `node`: drops all its tasks — and with them its listeners and

@@ -108,7 +108,12 @@ impl World {
 
     /// The SYN from `from` reached `to`: queues the listener's end of a new
     /// stream and returns the dialer's, or `None` if refused.
-    fn offer_connection(&self, from: IpAddr, to: SocketAddr, latency: Duration) -> Option<(Reader, Writer)> {
+    fn offer_connection(
+        &self,
+        from: IpAddr,
+        to: SocketAddr,
+        latency: Duration,
+    ) -> Option<(Reader, Writer)> {
         let mut net = self.net.borrow_mut();
         let backlog = self.config.backlog;
         match net.listeners.get(&to) {
@@ -122,10 +127,23 @@ impl World {
             addrs: [local, to],
         }));
         let dialer = (
-            Reader { stream: stream.clone(), side: 0 },
-            Writer { stream: stream.clone(), side: 0 },
+            Reader {
+                stream: stream.clone(),
+                side: 0,
+            },
+            Writer {
+                stream: stream.clone(),
+                side: 0,
+            },
         );
-        let listener_end = (Reader { stream: stream.clone(), side: 1 }, Writer { stream, side: 1 }, local);
+        let listener_end = (
+            Reader {
+                stream: stream.clone(),
+                side: 1,
+            },
+            Writer { stream, side: 1 },
+            local,
+        );
         net.stats.established += 1;
         let l = net.listeners.get_mut(&to)?;
         l.backlog.push_back(listener_end);
@@ -212,7 +230,11 @@ pub(crate) async fn accept(listener: &Listener) -> io::Result<(Reader, Writer, S
     poll_fn(|cx| {
         let w = world();
         let mut net = w.net.borrow_mut();
-        let Some(l) = net.listeners.get_mut(&listener.addr).filter(|l| l.id == listener.id) else {
+        let Some(l) = net
+            .listeners
+            .get_mut(&listener.addr)
+            .filter(|l| l.id == listener.id)
+        else {
             return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
         };
         match l.backlog.pop_front() {
@@ -237,10 +259,9 @@ pub(crate) async fn accept(listener: &Listener) -> io::Result<(Reader, Writer, S
 pub(crate) async fn connect(to: SocketAddr) -> io::Result<(Reader, Writer)> {
     let (from, latency, sent) = {
         let w = world();
-        let from = w
-            .current
-            .get()
-            .expect("netsim: connect outside a node's task (use Simulation::spawn_on / block_on_at / on)");
+        let from = w.current.get().expect(
+            "netsim: connect outside a node's task (use Simulation::spawn_on / block_on_at / on)",
+        );
         w.net.borrow_mut().stats.connects += 1;
         w.record(NetEvent::Connect { from, to });
         (from, w.latency(from, to.ip()), w.now())
@@ -307,7 +328,7 @@ impl Flow {
         let now = w.now();
         if at <= now {
             waker.wake();
-        } else if self.armed.map_or(true, |a| a <= now || a > at) {
+        } else if !matches!(self.armed, Some(a) if a > now && a <= at) {
             w.exec.borrow_mut().add_timer(at, waker);
             self.armed = Some(at);
         }

@@ -193,6 +193,22 @@ impl GoPeer {
             .collect()
     }
 
+    /// The first event named any of `evs` so far.
+    pub fn find_any(&mut self, evs: &[&str]) -> Option<Value> {
+        self.pump();
+        self.events
+            .iter()
+            .find(|v| evs.iter().any(|ev| v["ev"] == *ev))
+            .cloned()
+    }
+
+    /// Kills the process without warning (a crash: the kernel closes its
+    /// sockets) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Waits up to `limit` for the first event named `ev`.
     pub fn wait(&mut self, ev: &str, limit: Duration) -> Value {
         let deadline = Instant::now() + limit;

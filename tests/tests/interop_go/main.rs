@@ -17,10 +17,12 @@
 //! without it every test fails saying so. Per-run counts go to stdout
 //! (`-- --nocapture`) and to `target/tmp/interop-go-report.txt`.
 
+mod addrbook;
 mod driver;
 mod go;
 mod scenarios;
 mod switch;
+mod switch_node;
 mod traffic;
 
 use go::Line;
@@ -63,4 +65,11 @@ both_lines! {
     packet_edge_go_dials_us => |l| packet_edge(l, true);
     packet_edge_we_dial_go => |l| packet_edge(l, false);
     go_to_go_full_payload_on_high_channel => scenarios::go_to_go_full_payload_on_high_channel;
+    switch_node_broadcast_go_dials_us => |l| switch_node::broadcast(l, true);
+    switch_node_broadcast_we_dial_go => |l| switch_node::broadcast(l, false);
+    switch_node_inbound_limit => switch_node::inbound_limit;
+    switch_node_persistent_peer_killed_and_redialled => switch_node::persistent_redial;
+    addrbook_go_writes_we_read => addrbook::go_writes_we_read;
+    addrbook_we_write_go_reads => addrbook::we_write_go_reads;
+    addr_classes_match_go => addrbook::addr_classes;
 }

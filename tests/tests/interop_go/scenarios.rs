@@ -54,11 +54,13 @@ fn direction(go_dials: bool) -> &'static str {
 
 /// Appends a result line to stdout and the report file.
 pub(crate) fn report(line: Line, scenario: &str, go_dials: bool, text: &str) {
-    let entry = format!(
-        "{} {scenario} ({}): {text}",
-        line.version(),
-        direction(go_dials)
-    );
+    let scenario = format!("{scenario} ({})", direction(go_dials));
+    report_entry(line, &scenario, text);
+}
+
+/// [`report`] for a scenario without a dial direction.
+pub(crate) fn report_entry(line: Line, scenario: &str, text: &str) {
+    let entry = format!("{} {scenario}: {text}", line.version());
     println!("{entry}");
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-go-report.txt");
     if let Ok(mut f) = std::fs::OpenOptions::new()

@@ -166,6 +166,15 @@ impl PendingDials {
             .retain(|_, p| now.saturating_duration_since(p.since) <= timeout);
     }
 
+    /// Dials the switch counts neither as dialling nor as connected (asked
+    /// for, not started yet).
+    pub(super) fn unknown_to(&self, view: &impl super::PexView) -> usize {
+        self.by_id
+            .keys()
+            .filter(|id| !view.is_dialing_or_connected(id))
+            .count()
+    }
+
     pub(super) fn has_kind(&self, kind: DialKind) -> bool {
         self.by_id.values().any(|p| p.kind == kind)
     }

@@ -56,8 +56,8 @@ impl<R: RngCore> PexMachine<R> {
     /// peer (`ask_peer`) and fall back to the seeds if nothing was dialled.
     pub(super) fn ensure_peers(&mut self, now: Instant, view: &impl PexView, ask_peer: bool) {
         let out = view.num_outbound();
-        // Dials we just asked for may not be in the switch's count yet.
-        let dialing = view.num_dialing().max(self.pending.len());
+        // Dials we asked for that the switch does not know yet count too.
+        let dialing = view.num_dialing() + self.pending.unknown_to(view);
         let to_dial = view.max_outbound().saturating_sub(out + dialing);
         if to_dial == 0 {
             return;

@@ -29,7 +29,7 @@ use crate::time::Instant;
 /// use core::time::Duration;
 /// use mconn::pex::RequestLimiter;
 /// use mconn::Instant;
-/// let s = |secs| Instant::from_millis(secs * 1000);
+/// let s = |secs: u64| Instant::from_millis(secs * 1000);
 /// // CometBFT's own rule as a GCRA: two free, then 10 s apart.
 /// let mut go = RequestLimiter::new(Duration::from_secs(10), 2);
 /// assert!(go.accept(s(0)) && go.accept(s(0)));

@@ -1,0 +1,594 @@
+//! A switch on loopback TCP under attack by the hostile peer of
+//! `mconn_tests::hostile`, while a good peer keeps exchanging messages with
+//! it: admission floods (silent, slowloris, connection floods), identity
+//! lies, and crafted input after an honest handshake. Every hostile
+//! connection must end by a deadline or a typed refusal, the good peer must
+//! be unaffected, file descriptors must return to their baseline, and
+//! half-finished messages must not hold more memory than the documented
+//! per-connection budget (docs/memory.md).
+//!
+//! The tests measure process-wide things (fds, RSS), so they run one at a
+//! time. Round-trip times are printed (`--nocapture`), never asserted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use mconn::conn::{self, ChannelConfig, COMETBFT_CHANNELS, DEFAULT_PARTIAL_BUDGET};
+use mconn::handshake::NodeInfoError;
+use mconn::identity::{NetAddr, NodeId, NodeKey};
+use mconn::session::CloseReason;
+use mconn::switch::{ChannelDescriptor, DisconnectReason, Refusal, SwitchConfig};
+use mconn_driver::switch::{DialError, Reactor};
+use mconn_driver::Disconnect;
+use mconn_tests::hostile::{self, Attack, End, HostilePeer, Identity};
+use mconn_tokio::{NodeConfig, Peer, Switch, SwitchPeer, Tokio};
+
+const NETWORK: &str = "hostile-net";
+/// The channel the good peer's messages travel on (echoed by the reactor).
+const ECHO: u8 = 0x20;
+const MIB: usize = 1 << 20;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn ip(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+}
+
+fn channel_ids() -> Vec<u8> {
+    COMETBFT_CHANNELS.iter().map(|c| c.id).collect()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn sleep(d: Duration) {
+    tokio::time::sleep(d).await;
+}
+
+/// Waits (bounded) until `ready` holds, polling every 20 ms.
+async fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What the switch's reactor saw.
+#[derive(Default)]
+struct Log {
+    added: BTreeSet<NodeId>,
+    removed: BTreeMap<NodeId, DisconnectReason>,
+    /// Messages per (peer, channel).
+    received: BTreeMap<(NodeId, u8), usize>,
+}
+
+type Shared = Arc<Mutex<Log>>;
+
+fn log(shared: &Shared) -> MutexGuard<'_, Log> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Owns CometBFT's ten channels, records everything, echoes [`ECHO`].
+/// Keeps no peer handles (so a cut peer's memory is freed).
+struct Recorder {
+    log: Shared,
+}
+
+impl Reactor<Tokio> for Recorder {
+    fn channels(&self) -> Vec<ChannelDescriptor> {
+        COMETBFT_CHANNELS
+            .iter()
+            .map(|c| ChannelDescriptor::from_config(*c))
+            .collect()
+    }
+
+    async fn add_peer(&mut self, peer: &SwitchPeer) {
+        log(&self.log).added.insert(peer.id());
+    }
+
+    async fn remove_peer(&mut self, peer: &SwitchPeer, reason: DisconnectReason) {
+        log(&self.log).removed.insert(peer.id(), reason);
+    }
+
+    async fn receive(&mut self, channel: u8, peer: &SwitchPeer, msg: Vec<u8>) {
+        if channel == ECHO {
+            let _ = peer.try_send(channel, &msg);
+        }
+        *log(&self.log).received.entry((peer.id(), channel)).or_default() += 1;
+    }
+}
+
+async fn start_switch(encrypted: bool, tune: impl FnOnce(&mut SwitchConfig)) -> (Switch, Shared) {
+    let mut node = NodeConfig::new(NodeKey::from_seed([100; 32]), NETWORK, &[]);
+    if !encrypted {
+        node = node.plaintext();
+    }
+    let mut config = SwitchConfig::new(node.key.node_id());
+    // Several hostile connections per address, so the per-IP caps apply
+    // (with duplicates refused, each address would get one socket).
+    config.allow_duplicate_ip = true;
+    tune(&mut config);
+    let shared = Shared::default();
+    let switch = Switch::builder(node, config)
+        .reactor(Recorder {
+            log: shared.clone(),
+        })
+        .unwrap()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .start()
+        .await
+        .unwrap();
+    (switch, shared)
+}
+
+/// A well-behaved peer dialing `switch` from `source`; returns it and how
+/// long connecting and the handshake took.
+async fn good_peer(seed: u8, source: IpAddr, switch: &Switch) -> (Peer, Duration) {
+    let node = NodeConfig::new(NodeKey::from_seed([seed; 32]), NETWORK, &COMETBFT_CHANNELS);
+    let started = Instant::now();
+    let stream = hostile::connect_from(source, switch.local_addr().unwrap())
+        .await
+        .expect("good peer connects");
+    let peer = mconn_tokio::start(&node, stream, true, Some(switch.node_id()))
+        .await
+        .expect("good peer's handshake");
+    (peer, started.elapsed())
+}
+
+/// One echoed message; its round-trip time. Bounded: the good peer must
+/// get every answer within 10 s.
+async fn round_trip(peer: &Peer, seq: u32) -> Duration {
+    let msg = [&seq.to_be_bytes()[..], &[0xab; 60]].concat();
+    let t = Instant::now();
+    let exchange = async {
+        peer.send(ECHO, &msg).await.expect("good peer sends");
+        peer.recv(ECHO).await.expect("good peer receives")
+    };
+    let back = tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .expect("the good peer's echo came back");
+    assert_eq!(back, msg, "echo out of order");
+    t.elapsed()
+}
+
+async fn round_trips(peer: &Peer, count: u32) -> Vec<Duration> {
+    let mut out = Vec::new();
+    for seq in 0..count {
+        out.push(round_trip(peer, seq).await);
+    }
+    out
+}
+
+/// Round trips in the background until `stop` (at most 100,000).
+fn keep_exchanging(peer: Peer, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Vec<Duration>> {
+    tokio::spawn(async move {
+        let mut out = Vec::new();
+        for seq in 0..100_000 {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            out.push(round_trip(&peer, seq).await);
+            sleep(Duration::from_millis(2)).await;
+        }
+        out
+    })
+}
+
+fn percentiles(mut v: Vec<Duration>) -> String {
+    assert!(!v.is_empty(), "no round trips");
+    v.sort();
+    let at = |p: usize| v[(v.len() * p / 100).min(v.len() - 1)];
+    format!("n={} p50={:?} p99={:?}", v.len(), at(50), at(99))
+}
+
+fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+fn rss_bytes() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// File descriptors return to `baseline` (bounded wait).
+async fn fds_return_to(baseline: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = fd_count();
+        if now <= baseline || Instant::now() > deadline {
+            return now;
+        }
+        sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn floods_from_few_addresses_do_not_starve_a_good_peer() {
+    let _serial = serial();
+    runtime().block_on(async {
+        let (switch, shared) = start_switch(true, |_| {}).await;
+        let target = switch.local_addr().unwrap();
+        let (good, first_connect) = good_peer(1, ip(127, 0, 0, 3), &switch).await;
+        let quiet = round_trips(&good, 200).await;
+        let fds_before = fd_count();
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let exchanging = keep_exchanging(good.clone(), stop.clone());
+        let limit = Duration::from_secs(20);
+        let silent = tokio::spawn(hostile::silent(ip(127, 0, 0, 2), target, 500, limit));
+        let slow = tokio::spawn(hostile::slowloris(
+            ip(127, 0, 0, 4),
+            target,
+            50,
+            Duration::from_secs(1),
+            limit,
+        ));
+        let flood = tokio::spawn(hostile::flood(ip(127, 0, 0, 5), target, 2_000, 8, limit));
+        // A second good peer arrives in the middle of the attack.
+        sleep(Duration::from_millis(300)).await;
+        let (late, late_connect) = good_peer(2, ip(127, 0, 0, 6), &switch).await;
+        round_trip(&late, 0).await;
+        let (silent, slow, flood) = (silent.await.unwrap(), slow.await.unwrap(), flood.await.unwrap());
+        stop.store(true, Ordering::Relaxed);
+        let attacked = exchanging.await.unwrap();
+
+        // Every hostile connection was closed by the switch: refused at once
+        // or cut by its handshake deadline.
+        let still_open = |ends: &mut dyn Iterator<Item = End>| ends.filter(|e| !e.closed_by_target()).count();
+        assert_eq!(still_open(&mut silent.iter().copied()), 0, "silent left open");
+        assert_eq!(still_open(&mut slow.iter().map(|s| s.end)), 0, "slowloris left open");
+        assert!(slow.iter().all(|s| s.bytes_sent < 35), "no slowloris handshake finished");
+        assert_eq!(flood.failed, 0, "the kernel took every flood connection");
+        let quick = |ends: &mut dyn Iterator<Item = End>| {
+            ends.filter(|e| matches!(e, End::ClosedByTarget(d) if *d < Duration::from_secs(1)))
+                .count()
+        };
+        let silent_quick = quick(&mut silent.iter().copied());
+        let slow_quick = quick(&mut slow.iter().map(|s| s.end));
+
+        let stats = switch.stats();
+        let inbound = 500 + 50 + flood.connected as u64 + 2;
+        assert_eq!(stats.accepted + stats.refused_total(), inbound, "{stats:?}");
+        assert!(stats.refused(Refusal::TooManyFromIp) >= 500 - 8, "{stats:?}");
+        assert_eq!(stats.added, 2, "only the good peers were added: {stats:?}");
+        assert_eq!(stats.failed, stats.accepted - 2, "every admitted hostile failed");
+        {
+            let log = log(&shared);
+            assert_eq!(log.added.len(), 2);
+            assert!(log.removed.is_empty(), "a good peer was removed: {:?}", log.removed);
+        }
+        assert!(good.disconnect_reason().is_none() && late.disconnect_reason().is_none());
+
+        late.close().await.unwrap();
+        let fds_after = fds_return_to(fds_before).await;
+        assert!(fds_after <= fds_before, "fds: {fds_before} before, {fds_after} after");
+        println!(
+            "admission: accepted {} (good 2), refused {:?}, failed handshakes {}",
+            stats.accepted,
+            Refusal::ALL
+                .iter()
+                .filter(|r| stats.refused(**r) > 0)
+                .map(|r| (r, stats.refused(*r)))
+                .collect::<Vec<_>>(),
+            stats.failed
+        );
+        println!(
+            "admission: silent 500 (closed < 1 s: {silent_quick}), slowloris 50 (closed < 1 s: \
+             {slow_quick}, bytes sent max {}), flood {} connected",
+            slow.iter().map(|s| s.bytes_sent).max().unwrap_or(0),
+            flood.connected
+        );
+        println!("admission: good peer connect quiet {first_connect:?}, under attack {late_connect:?}");
+        println!("admission: round trips quiet {}", percentiles(quiet));
+        println!("admission: round trips under attack {}", percentiles(attacked));
+        println!("admission: fds {fds_before} before, {fds_after} after");
+        switch.stop().await;
+    });
+}
+
+#[test]
+fn many_addresses_fill_the_handshake_cap_but_not_the_peer_set() {
+    let _serial = serial();
+    runtime().block_on(async {
+        let (switch, shared) = start_switch(true, |c| c.max_handshakes = 16).await;
+        let target = switch.local_addr().unwrap();
+        let (good, _) = good_peer(1, ip(127, 0, 0, 3), &switch).await;
+        let fds_before = fd_count();
+        let limit = Duration::from_secs(20);
+        let silent: Vec<_> = (1..=100u8)
+            .map(|d| tokio::spawn(hostile::silent(ip(127, 0, 1, d), target, 1, limit)))
+            .collect();
+        // While every handshake slot is taken, the connected peer is served.
+        let attacked = round_trips(&good, 100).await;
+        let mut ends = Vec::new();
+        for s in silent {
+            ends.extend(s.await.unwrap());
+        }
+        assert!(ends.iter().all(|e| e.closed_by_target()), "{ends:?}");
+        let stats = switch.stats();
+        assert_eq!(stats.accepted + stats.refused_total(), 101, "{stats:?}");
+        assert!(stats.refused(Refusal::TooManyHandshakes) > 0, "{stats:?}");
+        assert_eq!(stats.failed, stats.accepted - 1);
+        // Once the deadlines freed the slots, a new peer gets in.
+        let (late, _) = good_peer(2, ip(127, 0, 0, 6), &switch).await;
+        round_trip(&late, 0).await;
+        assert!(log(&shared).removed.is_empty());
+        late.close().await.unwrap();
+        let fds_after = fds_return_to(fds_before).await;
+        assert!(fds_after <= fds_before, "fds: {fds_before} before, {fds_after} after");
+        println!(
+            "distributed: accepted {}, refused too-many-handshakes {}, round trips {}",
+            stats.accepted,
+            stats.refused(Refusal::TooManyHandshakes),
+            percentiles(attacked)
+        );
+        switch.stop().await;
+    });
+}
+
+/// A hostile listener the switch dials: accepts one connection and runs
+/// the handshake as `me`; the connection stays open until dropped.
+async fn hostile_listener(
+    me: Identity,
+    at: IpAddr,
+) -> (SocketAddr, tokio::task::JoinHandle<Option<HostilePeer>>) {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(at, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let (stream, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+            .await
+            .ok()?
+            .ok()?;
+        HostilePeer::handshake(stream, &me, Duration::from_secs(10)).await.ok()
+    });
+    (addr, task)
+}
+
+fn handshake_refused(reason: NodeInfoError) -> DialError {
+    DialError::Handshake(Disconnect::Session(CloseReason::NodeInfo(reason)))
+}
+
+#[test]
+fn identity_lies_are_refused_with_typed_reasons() {
+    let _serial = serial();
+    runtime().block_on(async {
+        let (switch, shared) = start_switch(true, |_| {}).await;
+        let target = switch.local_addr().unwrap();
+        let other = NodeKey::from_seed([77; 32]).node_id();
+
+        // Inbound: authenticated as one key, NodeInfo claiming another ID.
+        let mut liar = Identity::new(21, NETWORK, &channel_ids());
+        liar.claimed_id = Some(other);
+        let mut h = HostilePeer::connect(ip(127, 0, 0, 7), target, &liar, Duration::from_secs(5))
+            .await
+            .expect("the handshake itself completes");
+        assert!(h.wait_closed(Duration::from_secs(10)).await.is_some(), "liar kept");
+        wait_until("the failed attempt", Duration::from_secs(5), || {
+            switch.stats().failed == 1
+        })
+        .await;
+
+        // Outbound: the same lie from a node we dial.
+        let (addr, task) = hostile_listener(liar.clone(), ip(127, 0, 0, 9)).await;
+        let dialed = NetAddr::new(liar.node_id(), addr.ip(), addr.port());
+        let err = switch.dial(dialed).await.unwrap_err();
+        assert_eq!(err, handshake_refused(NodeInfoError::IdMismatch));
+        drop(task.await.unwrap());
+
+        // Outbound: an honest node, but not the one we meant to dial.
+        let honest = Identity::new(22, NETWORK, &channel_ids());
+        let (addr, task) = hostile_listener(honest, ip(127, 0, 0, 9)).await;
+        let err = switch.dial(NetAddr::new(other, addr.ip(), addr.port())).await.unwrap_err();
+        assert_eq!(err, handshake_refused(NodeInfoError::DialedIdMismatch));
+        drop(task.await.unwrap());
+        assert!(log(&shared).added.is_empty());
+        switch.stop().await;
+
+        // Plaintext: the ID is whatever the NodeInfo claims; a dial still
+        // refuses a claim that is not the dialled ID.
+        let (plain, shared) = start_switch(false, |_| {}).await;
+        let mut claimant = Identity::new(23, NETWORK, &channel_ids());
+        claimant.encrypted = false;
+        claimant.claimed_id = Some(other);
+        let (addr, task) = hostile_listener(claimant.clone(), ip(127, 0, 0, 9)).await;
+        let dialed = NetAddr::new(claimant.node_id(), addr.ip(), addr.port());
+        let err = plain.dial(dialed).await.unwrap_err();
+        assert_eq!(err, handshake_refused(NodeInfoError::DialedIdMismatch));
+        drop(task.await.unwrap());
+        // Inbound plaintext claiming the switch's own ID.
+        claimant.claimed_id = Some(plain.node_id());
+        let mut h = HostilePeer::connect(
+            ip(127, 0, 0, 7),
+            plain.local_addr().unwrap(),
+            &claimant,
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("plaintext handshake");
+        assert!(h.wait_closed(Duration::from_secs(10)).await.is_some());
+        assert!(log(&shared).added.is_empty());
+        plain.stop().await;
+    });
+}
+
+/// Connects a hostile peer, waits until the switch added it, sends `attack`;
+/// returns the peer, its ID and what was sent.
+async fn attack(switch: &Switch, shared: &Shared, seed: u8, attack: &Attack) -> (HostilePeer, NodeId, hostile::Sent) {
+    let me = Identity::new(seed, NETWORK, &channel_ids());
+    let id = me.node_id();
+    let target = switch.local_addr().unwrap();
+    let mut h = HostilePeer::connect(ip(127, 0, 0, 7), target, &me, Duration::from_secs(5))
+        .await
+        .expect("hostile handshake");
+    wait_until("the hostile peer added", Duration::from_secs(10), || {
+        log(shared).added.contains(&id)
+    })
+    .await;
+    let sent = h.attack(attack).await;
+    (h, id, sent)
+}
+
+async fn removed_reason(shared: &Shared, id: NodeId) -> DisconnectReason {
+    wait_until("the hostile peer removed", Duration::from_secs(20), || {
+        log(shared).removed.contains_key(&id)
+    })
+    .await;
+    log(shared).removed[&id]
+}
+
+#[test]
+fn crafted_input_after_the_handshake_is_cut_with_typed_reasons() {
+    let _serial = serial();
+    runtime().block_on(async {
+        let (switch, shared) = start_switch(true, |_| {}).await;
+        let (good, _) = good_peer(1, ip(127, 0, 0, 3), &switch).await;
+        let quiet = round_trips(&good, 200).await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let exchanging = keep_exchanging(good.clone(), stop.clone());
+
+        let cases = [
+            (Attack::VarintOverflow, conn::CloseReason::VarintOverflow),
+            (Attack::OversizedPacket, conn::CloseReason::PacketTooLarge),
+            (
+                Attack::Message {
+                    channel: 0x99,
+                    data: b"nobody owns this".to_vec(),
+                },
+                conn::CloseReason::UnknownChannel(0x99),
+            ),
+            (
+                Attack::OverCapacity {
+                    channel: 0x00,
+                    capacity: 64_000,
+                },
+                conn::CloseReason::MessageTooLarge(0x00),
+            ),
+            (
+                Attack::PingFlood {
+                    per_second: 100_000,
+                    duration: Duration::from_secs(2),
+                },
+                conn::CloseReason::PingFlood,
+            ),
+        ];
+        let mut lines = Vec::new();
+        for (i, (input, expected)) in cases.iter().enumerate() {
+            let (mut h, id, sent) = attack(&switch, &shared, 30 + i as u8, input).await;
+            let reason = removed_reason(&shared, id).await;
+            assert_eq!(reason, DisconnectReason::Session(CloseReason::Conn(*expected)));
+            assert!(h.wait_closed(Duration::from_secs(10)).await.is_some());
+            lines.push(format!("{expected}: sent {} bytes", sent.bytes));
+        }
+
+        // Two oneof members in one packet: protobuf (and CometBFT) keep the
+        // last one, so this is a message, delivered; the peer stays.
+        let two = Attack::TwoOneofFields {
+            channel: 0x30,
+            data: b"last member wins".to_vec(),
+        };
+        let (h, id, sent) = attack(&switch, &shared, 40, &two).await;
+        assert!(!sent.cut);
+        wait_until("the message of the two-member packet", Duration::from_secs(10), || {
+            log(&shared).received.contains_key(&(id, 0x30))
+        })
+        .await;
+        assert!(!log(&shared).removed.contains_key(&id) && !h.is_closed());
+        drop(h);
+        assert_eq!(removed_reason(&shared, id).await, DisconnectReason::Eof);
+
+        stop.store(true, Ordering::Relaxed);
+        let attacked = exchanging.await.unwrap();
+        assert!(good.disconnect_reason().is_none());
+        for l in lines {
+            println!("crafted: {l}");
+        }
+        println!("crafted: round trips quiet {}", percentiles(quiet));
+        println!("crafted: round trips under attack {}", percentiles(attacked));
+        switch.stop().await;
+    });
+}
+
+/// The issue's attack: half-finished messages on all ten CometBFT channels
+/// (127 MB of capacities together). The peer tries to send 64 MiB of them;
+/// the switch cuts it at the partial-message budget, and the process's
+/// memory grows by about that budget, not by what the channels would allow.
+#[test]
+fn half_finished_messages_on_every_channel_are_cut_within_the_budget() {
+    let _serial = serial();
+    runtime().block_on(async {
+        let (switch, shared) = start_switch(true, |_| {}).await;
+        let (good, _) = good_peer(1, ip(127, 0, 0, 3), &switch).await;
+        round_trips(&good, 50).await;
+        let rss_before = rss_bytes();
+        let peak = Arc::new(Mutex::new(rss_before));
+        let sampling = Arc::new(AtomicBool::new(true));
+        let sampler = {
+            let (peak, sampling) = (peak.clone(), sampling.clone());
+            std::thread::spawn(move || {
+                // Every 2 ms, at most 60 s.
+                for _ in 0..30_000 {
+                    if !sampling.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let now = rss_bytes();
+                    let mut p = peak.lock().unwrap();
+                    *p = (*p).max(now);
+                    drop(p);
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            })
+        };
+        let channels: Vec<(u8, usize)> = COMETBFT_CHANNELS
+            .iter()
+            .map(|c: &ChannelConfig| (c.id, c.recv_message_capacity))
+            .collect();
+        let tried = 64 * MIB;
+        let input = Attack::HalfFinished {
+            channels,
+            max_bytes: tried,
+        };
+        let (mut h, id, sent) = attack(&switch, &shared, 50, &input).await;
+        let reason = removed_reason(&shared, id).await;
+        assert!(h.wait_closed(Duration::from_secs(10)).await.is_some());
+        sampling.store(false, Ordering::Relaxed);
+        sampler.join().unwrap();
+        let grown = peak.lock().unwrap().saturating_sub(rss_before);
+        assert_eq!(
+            reason,
+            DisconnectReason::Session(CloseReason::Conn(conn::CloseReason::PartialBudget))
+        );
+        assert!(sent.cut && sent.bytes < tried, "sent {} of {tried}", sent.bytes);
+        // Round robin over ten channels is cut once 9/10 of what it holds
+        // exceeds the budget (≈ 4.4 MiB held); growable buffers may double
+        // that, plus buffers in flight. Without the budget it would hold 64 MiB.
+        let bound = 3 * DEFAULT_PARTIAL_BUDGET + 16 * MIB;
+        assert!(grown < bound, "RSS grew {grown} bytes (bound {bound})");
+        round_trip(&good, 1).await;
+        println!(
+            "half-finished: cut after {:.1} MiB sent (of {} MiB tried); peak RSS +{:.1} MiB \
+             (bound {} MiB)",
+            sent.bytes as f64 / MIB as f64,
+            tried / MIB,
+            grown as f64 / MIB as f64,
+            bound / MIB
+        );
+        switch.stop().await;
+    });
+}

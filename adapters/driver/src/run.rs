@@ -21,6 +21,11 @@ use mconn::conn::ByteBuf;
 use mconn::Instant;
 
 use crate::conn::Caller;
+
+/// How long a socket write may stay pending before the session is told
+/// that the peer refuses our output (see
+/// [`MConnection::set_output_blocked`](mconn::conn::MConnection::set_output_blocked)).
+pub const OUTPUT_BLOCKED_AFTER: core::time::Duration = core::time::Duration::from_millis(200);
 use crate::{Conn, Disconnect, Platform};
 
 impl<P: Platform, B: ByteBuf> Conn<P, B> {
@@ -153,10 +158,31 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
                 return writer.flush().await.err().map(|e| Disconnect::Io(e.kind()));
             };
             trace!("mconn driver: write {} bytes", n);
-            if let Err(e) = writer.write_all(&buf[..n]).await {
+            if let Err(e) = self.write_all_noting_blocks(writer, &buf[..n]).await {
                 return Some(Disconnect::Io(e.kind()));
             }
         }
+    }
+
+    /// Writes `bytes`; when the socket has not taken them after
+    /// [`OUTPUT_BLOCKED_AFTER`], tells the session its output is blocked
+    /// (the peer is back-pressuring: a pong may be stuck behind our data)
+    /// until the write completes. The write itself is never cancelled.
+    async fn write_all_noting_blocks<W: Write>(
+        &self,
+        writer: &mut W,
+        bytes: &[u8],
+    ) -> Result<(), W::Error> {
+        let write = writer.write_all(bytes);
+        let mut write = core::pin::pin!(write);
+        let soon = P::sleep_until(P::now() + OUTPUT_BLOCKED_AFTER);
+        if let Either::First(done) = select(write.as_mut(), soon).await {
+            return done;
+        }
+        self.with(|s| s.session.conn().set_output_blocked(true));
+        let done = write.await;
+        self.with(|s| s.session.conn().set_output_blocked(false));
+        done
     }
 
     /// Calls `handle_timeout` at each deadline. Once the session ended

@@ -38,12 +38,22 @@ pub fn ephemeral_key() -> [u8; 32] {
     key
 }
 
-/// Socket options every std adapter sets: `TCP_NODELAY` on, and on Linux
+/// Unacknowledged data older than this ends a connection (Linux
+/// `TCP_USER_TIMEOUT`): CometBFT's pong timeout.
+pub const TCP_USER_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Socket options every std adapter sets: `TCP_NODELAY` on, `TCP_USER_TIMEOUT`
+/// at [`TCP_USER_TIMEOUT`], and on Linux
 /// `TCP_NOTSENT_LOWAT` at `unsent_limit` so that the kernel keeps only
 /// that much unsent data: the rest waits in the connection's priority
 /// queues, where a high-priority message can still overtake it.
 pub fn tune_socket(socket: socket2::SockRef<'_>, unsent_limit: Option<u32>) -> std::io::Result<()> {
     socket.set_tcp_nodelay(true)?;
+    // A peer whose window stays closed is alive and back-pressuring (the
+    // session then keeps its pong deadline open); a peer that stops
+    // acknowledging altogether is dead: let TCP say so.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    socket.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT))?;
     #[cfg(any(target_os = "linux", target_os = "android"))]
     if let Some(limit) = unsent_limit {
         socket.set_tcp_notsent_lowat(limit)?;

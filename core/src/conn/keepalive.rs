@@ -137,13 +137,14 @@ impl KeepaliveState {
         earliest(ping, self.pong_deadline)
     }
 
-    /// Deadlines that passed. `input_stalled` means we are not reading
-    /// because our own application has not drained its messages: the peer's
-    /// pong may be waiting unread, so its timeout restarts instead of firing.
-    pub fn handle_timeout(&mut self, now: Instant, input_stalled: bool) -> Result<(), CloseReason> {
+    /// Deadlines that passed. `stalled` means we are not reading because
+    /// our own application has not drained its messages (the peer's pong
+    /// may be waiting unread), or the peer's window refuses our output (our
+    /// ping may be waiting unread): its timeout restarts instead of firing.
+    pub fn handle_timeout(&mut self, now: Instant, stalled: bool) -> Result<(), CloseReason> {
         if let Some(deadline) = self.pong_deadline {
             if now >= deadline {
-                if !input_stalled {
+                if !stalled {
                     return Err(CloseReason::PongTimeout);
                 }
                 self.pong_deadline = self.pong_timeout().map(|t| now + t);

@@ -265,8 +265,10 @@ fn switch_ratios(figs: &[Figure]) -> Vec<String> {
         let Some(m) = of("mconn").first().map(|f| f.median) else {
             continue;
         };
+        // A zero median (idle CPU over a short window) has no ratio.
         let parts: Vec<String> = of("cometbft")
             .iter()
+            .filter(|c| c.median > 0.0)
             .map(|c| format!("mconn ÷ CometBFT {} = **{}**", c.config, r(m / c.median)))
             .collect();
         if !parts.is_empty() {
@@ -476,4 +478,33 @@ pub fn svg(figs: &[Figure]) -> String {
 "#,
         h = y + 10.0
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switch_ratios_divide_mconn_by_each_cometbft_config() {
+        let fig = |system: &str, config: &str, metric: &str, higher: bool, v: Vec<f64>| {
+            Figure::new("switch", "case", system, config, metric, higher, v)
+        };
+        let figs = [
+            fig("mconn", "ours", "msgs/s", true, vec![300.0, 100.0, 200.0]),
+            fig("cometbft", "defaults", "msgs/s", true, vec![50.0]),
+            fig("cometbft", "uncapped", "msgs/s", true, vec![80.0]),
+            fig("mconn", "ours", "idle CPU %", false, vec![0.1]),
+            fig("cometbft", "defaults", "idle CPU %", false, vec![0.0]),
+            fig("mconn", "ours", "p99 ms", false, vec![2.0]),
+            fig("cometbft", "defaults", "p99 ms", false, vec![8.0]),
+        ];
+        assert_eq!(
+            switch_ratios(&figs),
+            [
+                "- switch, case, msgs/s (higher is better): mconn ÷ CometBFT defaults = **4.00**; \
+                 mconn ÷ CometBFT uncapped = **2.50**",
+                "- switch, case, p99 ms (lower is better): mconn ÷ CometBFT defaults = **0.25**",
+            ]
+        );
+    }
 }

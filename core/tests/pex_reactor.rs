@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use mconn::identity::{NetAddr, NodeId};
 use mconn::pex::{
-    AddrBook, BookConfig, BucketKind, PexAction, PexConfig, PexMachine, PexPeer, PexView,
-    Received, RequestLimiter, UnixTime,
+    AddrBook, BookConfig, BucketKind, PexAction, PexConfig, PexMachine, PexPeer, PexView, Received,
+    RequestLimiter, UnixTime,
 };
 use mconn::switch::{Misbehaviour, Refusal};
 use mconn::wire::pex::{self as wire, NetAddress, PexMessage};
@@ -164,7 +164,10 @@ fn request_msg() -> Vec<u8> {
 }
 
 fn no_saves(actions: Vec<PexAction>) -> Vec<PexAction> {
-    actions.into_iter().filter(|a| *a != PexAction::SaveBook).collect()
+    actions
+        .into_iter()
+        .filter(|a| *a != PexAction::SaveBook)
+        .collect()
 }
 
 fn sends_to(actions: &[PexAction], to: NodeId) -> Vec<Vec<u8>> {
@@ -193,7 +196,10 @@ fn is_request(msg: &[u8]) -> bool {
 
 fn decoded_addrs(msg: &[u8]) -> Vec<NetAddr> {
     match PexMessage::decode(msg) {
-        Ok(PexMessage::Addrs(list)) => list.iter().map(|a| NetAddr::from_wire(&a).unwrap()).collect(),
+        Ok(PexMessage::Addrs(list)) => list
+            .iter()
+            .map(|a| NetAddr::from_wire(&a).unwrap())
+            .collect(),
         other => panic!("not PexAddrs: {other:?}"),
     }
 }
@@ -228,12 +234,18 @@ fn unsolicited_addrs_disconnect_and_ban() {
     let mut m = machine(PexConfig::default());
     // An inbound peer: its listen address goes to the book, so it can be banned.
     m.peer_added(at(0), inbound(1));
-    assert!(drain(&mut m).is_empty(), "inbound peers are not asked at once");
+    assert!(
+        drain(&mut m).is_empty(),
+        "inbound peers are not asked at once"
+    );
     assert!(m.book().has(&id(1)));
     let got = m.receive(at(1), &id(1), &addrs_msg(&[addr(2)]));
     expect_ban(&mut m, id(1), got, Misbehaviour::UnsolicitedAddrs);
     assert!(m.book().is_banned(&id(1)));
-    assert!(!m.book().has(&id(2)), "nothing from an unsolicited list is kept");
+    assert!(
+        !m.book().has(&id(2)),
+        "nothing from an unsolicited list is kept"
+    );
     // It is on its way out: whatever else it sends is ignored.
     assert_eq!(m.receive(at(1), &id(1), &request_msg()), Received::Ignored);
     assert!(drain(&mut m).is_empty());
@@ -292,12 +304,21 @@ fn request_rate_two_free_then_too_soon_is_banned() {
     let mut m = machine(cfg.clone());
     m.peer_added(at(0), inbound(1));
     for t in [0, 0, 10, 20, 31] {
-        assert!(matches!(m.receive(at(t), &id(1), &request_msg()), Received::Answered { .. }), "t={t}");
+        assert!(
+            matches!(
+                m.receive(at(t), &id(1), &request_msg()),
+                Received::Answered { .. }
+            ),
+            "t={t}"
+        );
     }
     let mut m = machine(cfg);
     m.peer_added(at(0), inbound(1));
     for _ in 0..2 {
-        assert!(matches!(m.receive(at(0), &id(1), &request_msg()), Received::Answered { .. }));
+        assert!(matches!(
+            m.receive(at(0), &id(1), &request_msg()),
+            Received::Answered { .. }
+        ));
     }
     drain(&mut m);
     let got = m.receive(at_ms(9_999), &id(1), &request_msg());
@@ -310,7 +331,10 @@ fn request_rate_default_burst_of_three() {
     let mut m = machine(PexConfig::default());
     m.peer_added(at(0), inbound(1));
     for _ in 0..3 {
-        assert!(matches!(m.receive(at(5), &id(1), &request_msg()), Received::Answered { .. }));
+        assert!(matches!(
+            m.receive(at(5), &id(1), &request_msg()),
+            Received::Answered { .. }
+        ));
     }
     drain(&mut m);
     let got = m.receive(at(6), &id(1), &request_msg());
@@ -351,7 +375,10 @@ fn tolerant_floor_never_punishes_a_jittery_go_peer() {
     for run in 0..300u32 {
         let mut m = machine_seeded(PexConfig::default(), u64::from(run));
         m.peer_added(at(0), inbound(1));
-        let mut go = GoRule { seen: 0, last_ms: 0 };
+        let mut go = GoRule {
+            seen: 0,
+            last_ms: 0,
+        };
         let mut go_punished = false;
         let first_tick = rng.next_u64() % 30_000;
         let sends = std::iter::once(0).chain((0..120).map(|k| first_tick + k * 30_000));
@@ -359,12 +386,18 @@ fn tolerant_floor_never_punishes_a_jittery_go_peer() {
         for sent in sends {
             delivered = delivered.max(sent + rng.next_u64() % 25_000);
             let got = m.receive(at_ms(delivered), &id(1), &request_msg());
-            assert!(matches!(got, Received::Answered { .. }), "run {run}: punished at {delivered} ms");
+            assert!(
+                matches!(got, Received::Answered { .. }),
+                "run {run}: punished at {delivered} ms"
+            );
             go_punished |= !go.accept(delivered);
         }
         go_would_punish += u32::from(go_punished);
     }
-    assert!(go_would_punish > 0, "the scenario never strains CometBFT's rule");
+    assert!(
+        go_would_punish > 0,
+        "the scenario never strains CometBFT's rule"
+    );
     eprintln!("CometBFT's exact rule would punish {go_would_punish} of 300 honest peers");
 
     // Peers over the sustained rate are caught: every 5 s within a few
@@ -373,7 +406,10 @@ fn tolerant_floor_never_punishes_a_jittery_go_peer() {
         let mut m = machine(PexConfig::default());
         m.peer_added(at(0), inbound(2));
         let caught = (0..40u64).position(|k| {
-            matches!(m.receive(at(every * k), &id(2), &request_msg()), Received::Rejected(_))
+            matches!(
+                m.receive(at(every * k), &id(2), &request_msg()),
+                Received::Rejected(_)
+            )
         });
         let k = caught.expect("a peer over the rate is never caught");
         assert!(k <= within, "every {every} s: caught only at request {k}");
@@ -415,7 +451,10 @@ fn response_limits_and_parse_errors() {
     let mut m = machine(PexConfig::default());
     let p = asked_peer(&mut m, 1);
     let got = m.receive(at(1), &p, &addrs_msg(&many[..250]));
-    assert!(matches!(got, Received::Addrs { added, .. } if added > 200), "{got:?}");
+    assert!(
+        matches!(got, Received::Addrs { added, .. } if added > 200),
+        "{got:?}"
+    );
 
     let good_id = id(7).to_string();
     let g = good_id.as_str();
@@ -430,7 +469,11 @@ fn response_limits_and_parse_errors() {
         let p = asked_peer(&mut m, 1);
         let w: Vec<NetAddress<'_>> = list
             .iter()
-            .map(|(id, ip, port)| NetAddress { id, ip, port: *port })
+            .map(|(id, ip, port)| NetAddress {
+                id,
+                ip,
+                port: *port,
+            })
             .collect();
         let got = m.receive(at(1), &p, &raw_msg(&w));
         expect_ban(&mut m, p, got, Misbehaviour::BadAddrs);
@@ -443,16 +486,41 @@ fn response_limits_and_parse_errors() {
     let ok = addr(3);
     let (mut ib, mut pb) = ([0u8; 40], [0u8; 46]);
     let list = [
-        NetAddress { id: "not-an-id", ip: "1.2.3.4", port: 1 },
-        NetAddress { id: g, ip: "0.0.0.0", port: 1 },
-        NetAddress { id: g, ip: "192.168.1.1", port: 1 },
+        NetAddress {
+            id: "not-an-id",
+            ip: "1.2.3.4",
+            port: 1,
+        },
+        NetAddress {
+            id: g,
+            ip: "0.0.0.0",
+            port: 1,
+        },
+        NetAddress {
+            id: g,
+            ip: "192.168.1.1",
+            port: 1,
+        },
         ok.to_wire(&mut ib, &mut pb),
     ];
     let got = m.receive(at(1), &p, &raw_msg(&list));
-    assert_eq!(got, Received::Addrs { added: 1, ignored: 3 });
-    assert!(drain(&mut m).is_empty(), "no disconnect for single bad addresses");
+    assert_eq!(
+        got,
+        Received::Addrs {
+            added: 1,
+            ignored: 3
+        }
+    );
+    assert!(
+        drain(&mut m).is_empty(),
+        "no disconnect for single bad addresses"
+    );
     assert!(m.book().has(&ok.id));
-    assert_eq!(m.book().get(&ok.id).unwrap().src, addr(1), "the sender is the source");
+    assert_eq!(
+        m.book().get(&ok.id).unwrap().src,
+        addr(1),
+        "the sender is the source"
+    );
 }
 
 #[test]
@@ -470,12 +538,18 @@ fn one_outstanding_request_per_peer() {
     view.busy.insert(p);
     for t in 1..5 {
         m.handle_timeout(at(t), &view);
-        assert!(sends_to(&drain(&mut m), p).is_empty(), "asked again at {t} s");
+        assert!(
+            sends_to(&drain(&mut m), p).is_empty(),
+            "asked again at {t} s"
+        );
     }
     m.receive(at(5), &p, &addrs_msg(&[addr(2)]));
     m.handle_timeout(at(6), &view);
     let sent = sends_to(&drain(&mut m), p);
-    assert!(sent.len() == 1 && is_request(&sent[0]), "asked again once answered");
+    assert!(
+        sent.len() == 1 && is_request(&sent[0]),
+        "asked again once answered"
+    );
 }
 
 #[test]
@@ -511,7 +585,14 @@ fn unroutable_listen_address_is_replaced_by_the_observed_ip() {
             },
         );
         let got = m.book().get(&id(i)).expect("added").addr;
-        assert_eq!(got, NetAddr::new(id(i), IpAddr::V4(Ipv4Addr::new(5, 6, 7, i as u8)), 26000 + i as u16));
+        assert_eq!(
+            got,
+            NetAddr::new(
+                id(i),
+                IpAddr::V4(Ipv4Addr::new(5, 6, 7, i as u8)),
+                26000 + i as u16
+            )
+        );
     }
     // A routable listen address is kept as reported.
     let reported = addr(4);
@@ -547,7 +628,7 @@ fn ensure_peers_dials_towards_the_target() {
     view.out = 3;
     view.dialing = 2;
     view.busy.insert(id(10)); // already connected: never dialled
-    // First round: we have some peers, so it is delayed by U[0, period).
+                              // First round: we have some peers, so it is delayed by U[0, period).
     m.handle_timeout(at(0), &view);
     assert!(drain(&mut m).is_empty());
     m.handle_timeout(at(1), &view);
@@ -627,10 +708,17 @@ fn dial_backoff_and_give_up() {
         // Never before 2^failures s; always by 2^failures + 1 s.
         let early = last_fail + (Duration::from_secs(1 << failures) - Duration::from_millis(1));
         m.handle_timeout(early, &view);
-        assert!(dials(&drain(&mut m)).is_empty(), "dialled early after {failures} failures");
+        assert!(
+            dials(&drain(&mut m)).is_empty(),
+            "dialled early after {failures} failures"
+        );
         let due = last_fail + Duration::from_secs((1 << failures) + 1);
         m.handle_timeout(due, &view);
-        assert_eq!(dials(&drain(&mut m)), vec![target], "not dialled after {failures} failures");
+        assert_eq!(
+            dials(&drain(&mut m)),
+            vec![target],
+            "not dialled after {failures} failures"
+        );
         last_fail = due;
         m.dial_failed(last_fail, &target);
     }
@@ -639,7 +727,11 @@ fn dial_backoff_and_give_up() {
     m.handle_timeout(last_fail + Duration::from_secs(1 << 18), &view);
     assert!(dials(&drain(&mut m)).is_empty());
     assert!(m.book().is_banned(&target.id));
-    assert_eq!(m.dial_attempts(&target), 0, "its history is dropped with the ban");
+    assert_eq!(
+        m.dial_attempts(&target),
+        0,
+        "its history is dropped with the ban"
+    );
 }
 
 #[test]
@@ -823,7 +915,10 @@ fn save_book_is_asked_for_periodically() {
             break;
         }
         m.handle_timeout(now, &view);
-        saves += drain(&mut m).iter().filter(|a| **a == PexAction::SaveBook).count();
+        saves += drain(&mut m)
+            .iter()
+            .filter(|a| **a == PexAction::SaveBook)
+            .count();
     }
     assert_eq!(saves, 5, "every 2 min over 10 min");
 }
@@ -875,7 +970,10 @@ fn seed_crawls_asks_and_hangs_up() {
     m.peer_added(at(1), outbound(i));
     assert!(is_request(&sends_to(&drain(&mut m), first.id)[0]));
     m.receive(at(2), &first.id, &addrs_msg(&[addr(50)]));
-    assert_eq!(drain(&mut m), vec![PexAction::DisconnectAfterSend { id: first.id }]);
+    assert_eq!(
+        drain(&mut m),
+        vec![PexAction::DisconnectAfterSend { id: first.id }]
+    );
     assert!(m.book().has(&id(50)));
     // The rest could not be dialled; within 2 min they are not crawled again.
     for a in &crawled[1..] {
@@ -919,11 +1017,20 @@ fn seed_lets_go_of_old_non_persistent_peers() {
     drain(&mut m);
     let wait = 28 * 3600;
     m.handle_timeout(at(wait + 10), &view);
-    assert_eq!(no_saves(drain(&mut m)), vec![PexAction::DisconnectAfterSend { id: id(1) }]);
+    assert_eq!(
+        no_saves(drain(&mut m)),
+        vec![PexAction::DisconnectAfterSend { id: id(1) }]
+    );
     m.handle_timeout(at(wait + 3600 + 10), &view);
-    assert_eq!(no_saves(drain(&mut m)), vec![PexAction::DisconnectAfterSend { id: id(3) }]);
+    assert_eq!(
+        no_saves(drain(&mut m)),
+        vec![PexAction::DisconnectAfterSend { id: id(3) }]
+    );
     m.handle_timeout(at(wait + 7200), &view);
-    assert!(no_saves(drain(&mut m)).is_empty(), "persistent peers stay; no one twice");
+    assert!(
+        no_saves(drain(&mut m)).is_empty(),
+        "persistent peers stay; no one twice"
+    );
 }
 
 #[test]

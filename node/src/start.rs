@@ -18,7 +18,7 @@ use crate::book::{open_pex, PexHandle};
 use crate::config::Config;
 use crate::error::Error;
 use crate::home::Home;
-use crate::rpc::RpcServer;
+use crate::rpc::{RpcListener, RpcServer};
 use crate::stack;
 
 /// What `start` adds to the configuration.
@@ -56,6 +56,13 @@ impl Node {
                 addr: p.laddr.to_string(),
                 reason: e.to_string(),
             })?;
+        let rpc = match options.rpc {
+            Some(addr) => Some(RpcListener::bind(addr).await.map_err(|e| Error::Rpc {
+                addr,
+                kind: e.kind(),
+            })?),
+            None => None,
+        };
         let seeds = stack::resolve_peers(&p.seeds, "seed").await;
         let persistent = stack::resolve_peers(&p.persistent_peers, "persistent peer").await;
         let node = stack::node_config(config, key, network);
@@ -95,19 +102,7 @@ impl Node {
             addr: p.laddr.to_string(),
             reason: e.to_string(),
         })?;
-        let rpc = match options.rpc {
-            Some(addr) => {
-                Some(
-                    RpcServer::start(addr, switch.clone())
-                        .await
-                        .map_err(|e| Error::Rpc {
-                            addr,
-                            kind: e.kind(),
-                        })?,
-                )
-            }
-            None => None,
-        };
+        let rpc = rpc.map(|l| l.serve(switch.clone()));
         tracing::info!(
             id = %switch.node_id(),
             listen = %switch.local_addr().map(|a| a.to_string()).unwrap_or_default(),

@@ -305,7 +305,7 @@ fn three_nodes_find_each_other_through_a_seed_and_save_their_books() {
         "crawl",
         &seeds,
         "--duration",
-        "6s",
+        "30s",
         "--out",
         map_file.to_str().unwrap(),
     ]);

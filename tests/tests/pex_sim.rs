@@ -147,10 +147,15 @@ fn two_hundred_nodes_find_each_other_through_one_seed() {
     let mut converged = None;
     let mut worst_inbound = 0;
     for _ in 0..360 {
-        sim.run_for(Duration::from_secs(5)).expect("simulation stuck");
+        sim.run_for(Duration::from_secs(5))
+            .expect("simulation stuck");
         let s = sample(&switches, &index);
         worst_inbound = worst_inbound.max(s.max_inbound);
-        assert!(s.max_inbound <= max_inbound, "inbound limit exceeded: {}", s.max_inbound);
+        assert!(
+            s.max_inbound <= max_inbound,
+            "inbound limit exceeded: {}",
+            s.max_inbound
+        );
         if s.outbound.iter().all(|&o| o >= target) && s.components == 1 {
             converged = Some((sim.now(), s));
             break;
@@ -189,12 +194,18 @@ fn two_hundred_nodes_find_each_other_through_one_seed() {
     assert!(secs(at) < 30.0 * 60.0);
     // Outbound peers are only ever dialled by PEX towards the target.
     assert!(s.outbound.iter().all(|&o| o <= target), "{:?}", s.outbound);
-    // The seed met every node and kept its address.
-    assert!(seed_handle.book_size() >= NODES * 9 / 10, "{}", seed_handle.book_size());
+    // The seed's book is full. (Every 127.0.x.y address is in one /16
+    // group, and CometBFT's bucket hashing gives one source group's
+    // addresses of one group a single new bucket: 64 entries. The network
+    // converges all the same.)
+    let one_bucket = BookConfig::default().new_bucket_size;
+    assert_eq!(seed_handle.book_size(), one_bucket);
+    assert!(books.iter().all(|&b| b <= one_bucket));
 
     // Stopping the seed saves its book; the file holds what the handle saw.
     let size = seed_handle.book_size();
-    sim.block_on_at(node_ip(SEED), switches[SEED].stop()).unwrap();
+    sim.block_on_at(node_ip(SEED), switches[SEED].stop())
+        .unwrap();
     let (loaded, _) = AddrBook::load(
         &seed_book,
         BookConfig {
@@ -255,7 +266,11 @@ fn unsolicited_addresses_get_a_peer_disconnected_and_banned() {
     let watch = Watch {
         removed: std::sync::Arc::clone(&why),
     };
-    let honest = start(&sim, 1, builder(1).reactor(pex).unwrap().reactor(watch).unwrap());
+    let honest = start(
+        &sim,
+        1,
+        builder(1).reactor(pex).unwrap().reactor(watch).unwrap(),
+    );
     let removed = std::sync::Arc::default();
     let rogue = Rogue {
         removed: std::sync::Arc::clone(&removed),

@@ -199,6 +199,9 @@ struct Inner<B> {
     partial_timeout: Option<Duration>,
     /// Input refused because a channel's receive budget is full.
     stalled: bool,
+    /// The socket does not take our output (the peer's receive window is
+    /// closed): see [`MConnection::set_output_blocked`].
+    output_blocked: bool,
     /// Channel whose front message `poll_message` lent out.
     lent: Option<usize>,
     /// Where `poll_message` looks first (round robin).
@@ -279,6 +282,7 @@ impl<B: ByteBuf> MConnection<B> {
                 partial_budget: config.partial_budget,
                 partial_timeout: config.partial_timeout,
                 stalled: false,
+                output_blocked: false,
                 lent: None,
                 next_read: 0,
                 stats: ConnStats::default(),
@@ -395,7 +399,8 @@ impl<B: ByteBuf> MConnection<B> {
         {
             rate.allows(now);
         }
-        if let Err(reason) = self.st.keepalive.handle_timeout(now, self.st.stalled) {
+        let stalled = self.st.stalled || self.st.output_blocked;
+        if let Err(reason) = self.st.keepalive.handle_timeout(now, stalled) {
             self.st.close(reason);
             return;
         }
@@ -543,6 +548,23 @@ impl<B: ByteBuf> MConnection<B> {
     /// Whether input is refused until the application takes messages.
     pub fn is_input_stalled(&self) -> bool {
         self.st.stalled
+    }
+
+    /// The driver tells whether the socket currently refuses our output
+    /// (a write has been pending for a while: the peer's TCP receive
+    /// window is closed). While it does, our ping may sit unread behind
+    /// data the peer's application has not taken — the peer is
+    /// back-pressuring us, not dead — so an expired pong deadline restarts
+    /// instead of closing the connection (as for our own input stall). A
+    /// peer that is really gone is caught by TCP itself (unacknowledged
+    /// data; adapters set `TCP_USER_TIMEOUT`).
+    pub fn set_output_blocked(&mut self, blocked: bool) {
+        self.st.output_blocked = blocked;
+    }
+
+    /// Whether the driver reported the socket refusing output.
+    pub fn is_output_blocked(&self) -> bool {
+        self.st.output_blocked
     }
 
     /// Message bytes held in partial (started, not finished) received

@@ -278,7 +278,11 @@ impl<R: RngCore> PexMachine<R> {
     /// `max_peers` tracked peers, the peer is ignored.
     pub fn peer_added(&mut self, now: Instant, peer: PexPeer) {
         if !self.peers.contains_key(&peer.id) && self.peers.len() >= self.cfg.max_peers {
-            warn!("pex: tracking {} peers already; ignoring {}", self.peers.len(), peer.id);
+            warn!(
+                "pex: tracking {} peers already; ignoring {}",
+                self.peers.len(),
+                peer.id
+            );
             return;
         }
         let addr = peer.advertised_addr();
@@ -338,7 +342,13 @@ impl<R: RngCore> PexMachine<R> {
             Some(_) => {}
         }
         match PexMessage::decode(msg) {
-            Err(_) => self.reject(now, from, Misbehaviour::BadMessage { channel: PEX_CHANNEL }),
+            Err(_) => self.reject(
+                now,
+                from,
+                Misbehaviour::BadMessage {
+                    channel: PEX_CHANNEL,
+                },
+            ),
             Ok(PexMessage::Request) => self.on_request(now, from),
             Ok(PexMessage::Addrs(addrs)) => self.on_addrs(now, from, addrs),
         }

@@ -5,8 +5,9 @@
 //! dials addresses from the book it has not crawled in the last 2 minutes,
 //! asks each for addresses and hangs up once answered (CometBFT's crawl,
 //! spec §6.4, with a shorter period). An observer reactor records the
-//! NodeInfo of every node reached. When the duration is up, the book and
-//! the observations become a [`NetworkMap`].
+//! NodeInfo of every node reached. When the duration is up (or earlier,
+//! once every address found was tried and nothing changed for 3 s), the
+//! book and the observations become a [`NetworkMap`].
 //!
 //! It announces PEX (0x00) only, `mconn-crawler` as its moniker and
 //! `tcp://0.0.0.0:0` as its address (it accepts no connections, and
@@ -45,6 +46,9 @@ pub const CRAWLER_MONIKER: &str = "mconn-crawler";
 const NETWORK_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the progress line and the stop condition are checked.
 const TICK: Duration = Duration::from_millis(200);
+/// The crawl ends early once every address found was tried and nothing
+/// changed for this long (a small network is mapped).
+const SETTLED: Duration = Duration::from_secs(3);
 
 /// What to crawl.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,12 +118,22 @@ pub async fn crawl(options: &CrawlOptions) -> Result<NetworkMap, Error> {
     tracing::info!(network = %network, seeds = seeds.len(), strict, "Crawling");
     let started = Instant::now();
     let bar = progress_bar(options.progress, options.duration);
+    let mut last = (0, 0, 0);
+    let mut settled_since = Instant::now();
     while started.elapsed() < options.duration {
-        let (found, reachable, failed) = counts(&pex, &reached);
+        let now = counts(&pex, &reached);
+        let (found, reachable, failed) = now;
         bar.set_position(started.elapsed().as_millis() as u64);
         bar.set_message(format!(
             "found {found} · reachable {reachable} · failed {failed}"
         ));
+        if now != last {
+            last = now;
+            settled_since = Instant::now();
+        } else if found > 0 && found == reachable + failed && settled_since.elapsed() >= SETTLED {
+            tracing::info!("Every address found was tried: done early");
+            break;
+        }
         tokio::time::sleep(TICK.min(options.duration.saturating_sub(started.elapsed()))).await;
     }
     bar.finish_and_clear();
@@ -185,10 +199,11 @@ fn progress_bar(enabled: bool, duration: Duration) -> ProgressBar {
         ProgressDrawTarget::hidden()
     };
     let bar = ProgressBar::with_draw_target(Some(duration.as_millis() as u64), target);
-    let style = ProgressStyle::with_template("{spinner} [{elapsed}/{duration}] {bar:30} {msg}")
+    let style = ProgressStyle::with_template("{spinner} [{elapsed}/{prefix}] {bar:30} {msg}")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
     bar.set_style(style);
+    bar.set_prefix(crate::config::GoDuration(duration).to_string());
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
 }

@@ -46,11 +46,7 @@ pub struct RpcServer {
 impl RpcServer {
     /// Binds `addr` and serves `switch`'s status until stopped.
     pub async fn start(addr: SocketAddr, switch: Switch) -> io::Result<RpcServer> {
-        let listener = TcpListener::bind(addr).await?;
-        let local = listener.local_addr()?;
-        let rpc_address = format!("tcp://{local}");
-        let task = tokio::spawn(serve(listener, Arc::new((switch, rpc_address))));
-        Ok(RpcServer { local, task })
+        Ok(RpcListener::bind(addr).await?.serve(switch))
     }
 
     /// The bound address.
@@ -61,6 +57,38 @@ impl RpcServer {
     /// Stops accepting (connections being answered finish on their own).
     pub fn stop(&self) {
         self.task.abort();
+    }
+}
+
+/// A bound RPC address not serving yet: bind before starting the switch,
+/// so a taken port fails the node before it connects to anyone.
+#[derive(Debug)]
+pub struct RpcListener {
+    listener: TcpListener,
+    local: SocketAddr,
+}
+
+impl RpcListener {
+    /// Binds `addr`.
+    pub async fn bind(addr: SocketAddr) -> io::Result<RpcListener> {
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        Ok(RpcListener { listener, local })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Serves `switch`'s status from now on.
+    pub fn serve(self, switch: Switch) -> RpcServer {
+        let rpc_address = format!("tcp://{}", self.local);
+        let task = tokio::spawn(serve(self.listener, Arc::new((switch, rpc_address))));
+        RpcServer {
+            local: self.local,
+            task,
+        }
     }
 }
 

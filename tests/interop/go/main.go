@@ -14,6 +14,7 @@
 //	book-write  pex.AddrBook: add, mark and save addresses, print the saved entries
 //	book-read   pex.AddrBook: load a book file (OnStart), print what it holds
 //	addr-class  NetAddress.Valid/Local/Routable and the book's group keys of IPs
+//	pex     a node with CometBFT's PEX reactor and address book
 //
 // Keepalive and rejection runs are these scenarios with other flags.
 package main
@@ -71,6 +72,9 @@ type options struct {
 	ips       string
 	strict    bool
 	tzOffset  time.Duration
+	bookAddrs string
+	seeds     string
+	ensure    time.Duration
 }
 
 // offline scenarios run without a peer (no -listen / -connect).
@@ -103,6 +107,8 @@ func main() {
 		err = runBookRead(o)
 	case "addr-class":
 		err = runAddrClass(o)
+	case "pex":
+		err = runPex(o)
 	default:
 		err = fmt.Errorf("unknown scenario %q", o.scenario)
 	}
@@ -116,7 +122,7 @@ func main() {
 func parseFlags() options {
 	var o options
 	var seed, channels, sendPlan, recvPlan, refuse string
-	flag.StringVar(&o.scenario, "scenario", "mconn", "mconn | secret | switch | book-write | book-read | addr-class")
+	flag.StringVar(&o.scenario, "scenario", "mconn", "mconn | secret | switch | book-write | book-read | addr-class | pex")
 	flag.BoolVar(&o.listen, "listen", false, "listen on 127.0.0.1 (ephemeral port, printed)")
 	flag.StringVar(&o.connect, "connect", "", "dial this host:port")
 	flag.StringVar(&seed, "seed", "", "hex ed25519 seed (32 bytes) of our node key")
@@ -134,7 +140,7 @@ func parseFlags() options {
 	flag.Int64Var(&o.rate, "rate", 20_000_000, "MConnConfig.SendRate and RecvRate, bytes/s")
 	flag.DurationVar(&o.muteAfter, "mute-after", 0, "stop reading and writing the socket this long after connecting")
 	flag.DurationVar(&o.pace, "pace", 0, "pause between two messages of one channel")
-	flag.DurationVar(&o.hold, "hold", 0, "keep the connection at least this long after the traffic")
+	flag.DurationVar(&o.hold, "hold", 0, "keep the connection at least this long after the traffic (pex: run this long)")
 	flag.StringVar(&o.closeMode, "close", "peer", "who ends the connection: peer (wait for it) | flush (FlushStop) ")
 	flag.StringVar(&refuse, "try-send", "", "hex channel ids to try sending on that the peer lacks (switch)")
 	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "give up after this long")
@@ -145,6 +151,9 @@ func parseFlags() options {
 	flag.StringVar(&o.ips, "ips", "", "comma-separated IPs (addr-class)")
 	flag.BoolVar(&o.strict, "strict", true, "addr_book_strict (book-write, book-read)")
 	flag.DurationVar(&o.tzOffset, "tz-offset", 0, "run in a fixed local time zone this far east of UTC")
+	flag.StringVar(&o.bookAddrs, "book-addrs", "", "id@ip:port,... put in the book first (pex)")
+	flag.StringVar(&o.seeds, "seeds", "", "id@ip:port,... the PEX reactor's seeds (pex)")
+	flag.DurationVar(&o.ensure, "ensure", 30*time.Second, "PEX ensurePeers period (pex)")
 	flag.Parse()
 	if o.tzOffset != 0 {
 		time.Local = time.FixedZone("interop", int(o.tzOffset.Seconds()))

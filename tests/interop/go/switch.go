@@ -14,43 +14,94 @@ import (
 	"github.com/cometbft/cometbft/version"
 )
 
-// runSwitch: scenario "switch": MultiplexTransport (SecretConnection,
-// NodeInfo exchange and checks) and a Switch with one test reactor whose
-// messages are google.protobuf.BytesValue (field 1 = the payload).
-func runSwitch(o options) error {
-	key := p2p.NodeKey{PrivKey: privKey(o.seed)}
-	port := 26656 // advertised only, when dialing
+// node is a Go Switch on a MultiplexTransport (SecretConnection, NodeInfo
+// exchange and checks) that announces 127.0.0.1:port.
+type node struct {
+	key       p2p.NodeKey
+	port      int
+	listening bool
+	info      p2p.DefaultNodeInfo
+	mcfg      conn.MConnConfig
+	transport *p2p.MultiplexTransport
+	sw        *p2p.Switch
+}
+
+// newNode builds the node with channels chIDs in its NodeInfo; it listens
+// on -port (or a free port) with -listen. Reactors and logger are the
+// caller's; Start the switch afterwards.
+func newNode(o options, chIDs []byte) (*node, error) {
+	// The port is advertised only, when dialing.
+	n := &node{key: p2p.NodeKey{PrivKey: privKey(o.seed)}, port: 26656, listening: o.listen}
 	if o.listen {
-		port = o.port
-		if port == 0 {
+		n.port = o.port
+		if n.port == 0 {
 			var err error
-			if port, err = freePort(); err != nil {
-				return err
+			if n.port, err = freePort(); err != nil {
+				return nil, err
 			}
 		}
 	}
-	var chIDs []byte
-	for _, d := range o.channels {
-		d.MessageType = &types.BytesValue{}
-		chIDs = append(chIDs, d.ID)
-	}
-	info := p2p.DefaultNodeInfo{
+	n.info = p2p.DefaultNodeInfo{
 		ProtocolVersion: p2p.NewProtocolVersion(version.P2PProtocol, version.BlockProtocol, 0),
-		DefaultNodeID:   key.ID(),
-		ListenAddr:      fmt.Sprintf("tcp://127.0.0.1:%d", port),
+		DefaultNodeID:   n.key.ID(),
+		ListenAddr:      fmt.Sprintf("tcp://127.0.0.1:%d", n.port),
 		Network:         o.network,
 		Version:         strings.TrimPrefix(cometbftVersion(), "v"),
 		Channels:        chIDs,
 		Moniker:         o.moniker,
 		Other:           p2p.DefaultNodeInfoOther{TxIndex: "off"},
 	}
-	mcfg := mconnConfig(o)
-	transport := p2p.NewMultiplexTransport(info, key, mcfg)
+	n.mcfg = mconnConfig(o)
+	n.transport = p2p.NewMultiplexTransport(n.info, n.key, n.mcfg)
 	p2pCfg := config.DefaultP2PConfig()
 	p2pCfg.AllowDuplicateIP = true
-	sw := p2p.NewSwitch(p2pCfg, transport)
-	sw.SetNodeInfo(info)
-	sw.SetNodeKey(&key)
+	n.sw = p2p.NewSwitch(p2pCfg, n.transport)
+	n.sw.SetNodeInfo(n.info)
+	n.sw.SetNodeKey(&n.key)
+	if o.listen {
+		if err := n.transport.Listen(*n.netAddress()); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// netAddress is the address the node announces.
+func (n *node) netAddress() *p2p.NetAddress {
+	addr, err := p2p.NewNetAddressString(p2p.IDAddressString(n.key.ID(), fmt.Sprintf("127.0.0.1:%d", n.port)))
+	if err != nil {
+		panic(err)
+	}
+	return addr
+}
+
+func (n *node) stop() {
+	_ = n.sw.Stop()
+	_ = n.transport.Close()
+}
+
+func (n *node) emitInfo() {
+	emit("node_info", kv{"id": string(n.key.ID()), "network": n.info.Network, "version": n.info.Version,
+		"p2p": n.info.ProtocolVersion.P2P, "block": n.info.ProtocolVersion.Block,
+		"channels": hex.EncodeToString(n.info.Channels), "config": mconnSettings(n.mcfg)})
+	if n.listening {
+		emit("listening", kv{"addr": fmt.Sprintf("127.0.0.1:%d", n.port), "id": string(n.key.ID())})
+	}
+}
+
+// runSwitch: scenario "switch": a node with one test reactor whose
+// messages are google.protobuf.BytesValue (field 1 = the payload).
+func runSwitch(o options) error {
+	var chIDs []byte
+	for _, d := range o.channels {
+		d.MessageType = &types.BytesValue{}
+		chIDs = append(chIDs, d.ID)
+	}
+	n, err := newNode(o, chIDs)
+	if err != nil {
+		return err
+	}
+	sw := n.sw
 
 	rejected := make(chan string, 4)
 	hook := func(level, msg string, kvs []any) {
@@ -73,28 +124,12 @@ func runSwitch(o options) error {
 	sw.AddReactor("INTEROP", r)
 	sw.SetLogger(newLogger("switch", hook))
 
-	if o.listen {
-		addr, err := p2p.NewNetAddressString(p2p.IDAddressString(key.ID(), fmt.Sprintf("127.0.0.1:%d", port)))
-		if err != nil {
-			return err
-		}
-		if err := transport.Listen(*addr); err != nil {
-			return err
-		}
-	}
 	if err := sw.Start(); err != nil {
 		return err
 	}
-	defer func() {
-		_ = sw.Stop()
-		_ = transport.Close()
-	}()
-	emit("node_info", kv{"id": string(key.ID()), "network": info.Network, "version": info.Version,
-		"p2p": info.ProtocolVersion.P2P, "block": info.ProtocolVersion.Block, "channels": hex.EncodeToString(chIDs),
-		"config": mconnSettings(mcfg)})
-	if o.listen {
-		emit("listening", kv{"addr": fmt.Sprintf("127.0.0.1:%d", port)})
-	} else {
+	defer n.stop()
+	n.emitInfo()
+	if !o.listen {
 		addr, err := p2p.NewNetAddressString(p2p.IDAddressString(p2p.ID(o.peerID), o.connect))
 		if err != nil {
 			return err

@@ -32,14 +32,62 @@ const SOURCES: [&str; 2] = ["5.6.7.8:26656", "[2a00:1450:4001::1]:26656"];
 /// marked good (old buckets, one attempted again afterwards), some
 /// attempted, one banned.
 const PLAN: [Planned; 8] = [
-    Planned { addr: "1.2.3.4:26656", src: 0, good: true, attempts: 0, bad: false },
-    Planned { addr: "8.8.4.4:26656", src: 0, good: false, attempts: 2, bad: false },
-    Planned { addr: "[2001:4860:4860::8888]:26656", src: 0, good: true, attempts: 1, bad: false },
-    Planned { addr: "[2a01:4f8:1:2::3]:26657", src: 1, good: false, attempts: 0, bad: false },
-    Planned { addr: "9.9.9.9:443", src: 1, good: false, attempts: 1, bad: true },
-    Planned { addr: "172.32.0.1:1", src: 1, good: false, attempts: 0, bad: false },
-    Planned { addr: "[2002:c000:204::1]:26656", src: 0, good: false, attempts: 3, bad: false },
-    Planned { addr: "100.64.0.1:26656", src: 1, good: true, attempts: 0, bad: false },
+    Planned {
+        addr: "1.2.3.4:26656",
+        src: 0,
+        good: true,
+        attempts: 0,
+        bad: false,
+    },
+    Planned {
+        addr: "8.8.4.4:26656",
+        src: 0,
+        good: false,
+        attempts: 2,
+        bad: false,
+    },
+    Planned {
+        addr: "[2001:4860:4860::8888]:26656",
+        src: 0,
+        good: true,
+        attempts: 1,
+        bad: false,
+    },
+    Planned {
+        addr: "[2a01:4f8:1:2::3]:26657",
+        src: 1,
+        good: false,
+        attempts: 0,
+        bad: false,
+    },
+    Planned {
+        addr: "9.9.9.9:443",
+        src: 1,
+        good: false,
+        attempts: 1,
+        bad: true,
+    },
+    Planned {
+        addr: "172.32.0.1:1",
+        src: 1,
+        good: false,
+        attempts: 0,
+        bad: false,
+    },
+    Planned {
+        addr: "[2002:c000:204::1]:26656",
+        src: 0,
+        good: false,
+        attempts: 3,
+        bad: false,
+    },
+    Planned {
+        addr: "100.64.0.1:26656",
+        src: 1,
+        good: true,
+        attempts: 0,
+        bad: false,
+    },
 ];
 
 fn with_id(seed: u8, socket: &str) -> NetAddr {
@@ -56,7 +104,7 @@ fn source_addr(i: usize) -> NetAddr {
 }
 
 /// A fresh file path for `name` under the test target's tmp dir.
-fn book_path(line: Line, name: &str) -> PathBuf {
+pub(crate) fn book_path(line: Line, name: &str) -> PathBuf {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("interop-go")
         .join(format!("addrbook-{}-{}", line.name(), std::process::id()));
@@ -179,10 +227,17 @@ pub fn go_writes_we_read(line: Line) {
         .iter()
         .map(|e| (e.addr.id.to_string(), ours(e)))
         .collect();
-    let go_view: BTreeMap<String, &Entry> = written.iter().map(|(k, (e, _))| (k.clone(), e)).collect();
+    let go_view: BTreeMap<String, &Entry> =
+        written.iter().map(|(k, (e, _))| (k.clone(), e)).collect();
     let our_view: BTreeMap<String, &Entry> = loaded.iter().map(|(k, e)| (k.clone(), e)).collect();
-    assert_eq!(our_view, go_view, "our book holds exactly Go's saved entries");
-    assert_eq!((report.restored, report.rehashed, report.dropped), (written.len(), 0, 0));
+    assert_eq!(
+        our_view, go_view,
+        "our book holds exactly Go's saved entries"
+    );
+    assert_eq!(
+        (report.restored, report.rehashed, report.dropped),
+        (written.len(), 0, 0)
+    );
 
     // What Go did matches the plan: good ones old, attempts counted, the
     // banned one not saved at all (Go keeps bans in memory only).
@@ -220,7 +275,10 @@ pub fn we_write_go_reads(line: Line) {
     let t = now();
     for (i, p) in PLAN.iter().enumerate() {
         let a = planned_addr(i);
-        assert_eq!(book.add_address(t, a, source_addr(p.src), &mut rng), Ok(true));
+        assert_eq!(
+            book.add_address(t, a, source_addr(p.src), &mut rng),
+            Ok(true)
+        );
         if p.good {
             book.mark_good(t, &a.id);
         }
@@ -253,7 +311,10 @@ pub fn we_write_go_reads(line: Line) {
     assert_eq!(summary["text_has_tabs"], true);
     let go_view: BTreeMap<String, &Entry> = read.iter().map(|(k, (e, _))| (k.clone(), e)).collect();
     let our_view: BTreeMap<String, &Entry> = snapshot.iter().map(|(k, e)| (k.clone(), e)).collect();
-    assert_eq!(go_view, our_view, "Go's book holds exactly our saved entries");
+    assert_eq!(
+        go_view, our_view,
+        "Go's book holds exactly our saved entries"
+    );
     for (id, (e, v)) in &read {
         if v["has"] != true || v["good"] != (e.bucket_type == 2) || v["banned"] != false {
             go.fail(&format!("Go's answers for {id}: {v}"));
@@ -262,7 +323,10 @@ pub fn we_write_go_reads(line: Line) {
     let banned_id = planned_addr(PLAN.iter().position(|p| p.bad).unwrap()).id;
     assert!(book.is_banned(&banned_id));
     let ban = &read[&banned_id.to_string()].0;
-    assert!(ban.last_ban_us > t.as_micros(), "Go read the future ban time");
+    assert!(
+        ban.last_ban_us > t.as_micros(),
+        "Go read the future ban time"
+    );
     let old = read.values().filter(|(e, _)| e.bucket_type == 2).count();
     report_entry(
         line,
@@ -280,20 +344,67 @@ pub fn we_write_go_reads(line: Line) {
 /// 6to4, Teredo, OnionCat, he.net, ordinary IPv4/IPv6, and the edges of
 /// each range.
 const CLASS_TABLE: &[&str] = &[
-    "1.2.3.4", "0.0.0.0", "0.1.2.3", "0.255.255.255", "1.0.0.0", "127.0.0.1",
-    "127.255.255.255", "255.255.255.255", "255.255.255.254", "224.0.0.1",
-    "100.64.0.1", "10.0.0.1", "10.255.255.255", "11.0.0.1", "172.15.255.255",
-    "172.16.0.1", "172.31.255.255", "172.32.0.1", "192.168.1.1", "192.169.0.1",
-    "169.254.1.1", "169.255.0.1", "::", "::1", "::2", "::1.2.3.4", "::ffff:1.2.3.4",
-    "::ffff:127.0.0.1", "::ffff:10.1.2.3", "::ffff:0.0.0.0", "::ffff:255.255.255.255",
-    "::ffff:0:1.2.3.4", "64:ff9b::1.2.3.4", "64:ff9b:1::1.2.3.4", "2002:c000:204::1",
-    "2002::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:1::1",
-    "fd87:d87e:eb43:1234:5678::1", "fd87:d87e:eb44::1", "2001:4860:4860::8888",
-    "2001:470::1", "2001:470:abcd:1::1", "2001:470:1bcd::1", "2001:471::1",
-    "2a01:4f8:1:2::3", "2001:db8::1", "2001:db8:ffff::1", "2001:db9::1",
-    "2001:10::1", "2001:1f:ffff::1", "2001:20::1", "fc00::1", "fdff:ffff::1",
-    "fe00::1", "fe80::1", "fe80::ffff:ffff:ffff:ffff", "fe80:0:0:1::1",
-    "febf::1", "ff02::1", "0:1:2:3::4",
+    "1.2.3.4",
+    "0.0.0.0",
+    "0.1.2.3",
+    "0.255.255.255",
+    "1.0.0.0",
+    "127.0.0.1",
+    "127.255.255.255",
+    "255.255.255.255",
+    "255.255.255.254",
+    "224.0.0.1",
+    "100.64.0.1",
+    "10.0.0.1",
+    "10.255.255.255",
+    "11.0.0.1",
+    "172.15.255.255",
+    "172.16.0.1",
+    "172.31.255.255",
+    "172.32.0.1",
+    "192.168.1.1",
+    "192.169.0.1",
+    "169.254.1.1",
+    "169.255.0.1",
+    "::",
+    "::1",
+    "::2",
+    "::1.2.3.4",
+    "::ffff:1.2.3.4",
+    "::ffff:127.0.0.1",
+    "::ffff:10.1.2.3",
+    "::ffff:0.0.0.0",
+    "::ffff:255.255.255.255",
+    "::ffff:0:1.2.3.4",
+    "64:ff9b::1.2.3.4",
+    "64:ff9b:1::1.2.3.4",
+    "2002:c000:204::1",
+    "2002::1",
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+    "2001:1::1",
+    "fd87:d87e:eb43:1234:5678::1",
+    "fd87:d87e:eb44::1",
+    "2001:4860:4860::8888",
+    "2001:470::1",
+    "2001:470:abcd:1::1",
+    "2001:470:1bcd::1",
+    "2001:471::1",
+    "2a01:4f8:1:2::3",
+    "2001:db8::1",
+    "2001:db8:ffff::1",
+    "2001:db9::1",
+    "2001:10::1",
+    "2001:1f:ffff::1",
+    "2001:20::1",
+    "fc00::1",
+    "fdff:ffff::1",
+    "fe00::1",
+    "fe80::1",
+    "fe80::ffff:ffff:ffff:ffff",
+    "fe80:0:0:1::1",
+    "febf::1",
+    "ff02::1",
+    "0:1:2:3::4",
 ];
 
 /// Our classification of every IP in the table equals CometBFT's.
@@ -329,7 +440,10 @@ pub fn addr_classes(line: Line) {
         groups.insert(AddrGroup::of(ip, false));
     }
     if !mismatches.is_empty() {
-        go.fail(&format!("classification differs:\n{}", mismatches.join("\n")));
+        go.fail(&format!(
+            "classification differs:\n{}",
+            mismatches.join("\n")
+        ));
     }
     report_entry(
         line,

@@ -185,10 +185,15 @@ impl GoPeer {
 
     /// All events named `ev` so far.
     pub fn all(&mut self, ev: &str) -> Vec<Value> {
+        self.all_any(&[ev])
+    }
+
+    /// All events named any of `evs` so far, in order.
+    pub fn all_any(&mut self, evs: &[&str]) -> Vec<Value> {
         self.pump();
         self.events
             .iter()
-            .filter(|v| v["ev"] == ev)
+            .filter(|v| evs.iter().any(|ev| v["ev"] == *ev))
             .cloned()
             .collect()
     }

@@ -20,6 +20,7 @@
 mod addrbook;
 mod driver;
 mod go;
+mod pex;
 mod scenarios;
 mod switch;
 mod switch_node;
@@ -72,4 +73,6 @@ both_lines! {
     addrbook_go_writes_we_read => addrbook::go_writes_we_read;
     addrbook_we_write_go_reads => addrbook::we_write_go_reads;
     addr_classes_match_go => addrbook::addr_classes;
+    pex_we_learn_from_go => pex::we_learn_from_go;
+    pex_our_seed_introduces_go_nodes => pex::seed_introduces_go_nodes;
 }

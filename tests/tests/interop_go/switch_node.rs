@@ -5,8 +5,8 @@
 
 use crate::go::{GoPeer, Line};
 use crate::scenarios::{
-    args, check_go_received, go_channels, go_id, hex, our_key, report, report_entry, Chan,
-    GO_SALT, GO_SEED, MIB, NETWORK, OUR_MONIKER, OUR_SALT, OUR_VERSION, WAIT,
+    args, check_go_received, go_channels, go_id, hex, our_key, report, report_entry, Chan, GO_SALT,
+    GO_SEED, MIB, NETWORK, OUR_MONIKER, OUR_SALT, OUR_VERSION, WAIT,
 };
 use crate::traffic::{bytes_value, content, sha256, unwrap_bytes_value, Plan};
 use mconn::identity::{NetAddr, NodeId, NodeKey};
@@ -73,7 +73,7 @@ impl Reactor<Tokio> for Recorder {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -109,7 +109,7 @@ async fn start_switch(config: SwitchConfig, chans: &[Chan], log: &Shared) -> Swi
 }
 
 /// Polls `ready` every 5 ms for up to `limit`; whether it came true.
-async fn wait_for(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
+pub(crate) async fn wait_for(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     loop {
         if ready() {
@@ -123,7 +123,7 @@ async fn wait_for(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
 }
 
 /// Waits (without blocking the runtime) for Go's event `ev`.
-async fn go_event(go: &mut GoPeer, ev: &str) -> Value {
+pub(crate) async fn go_event(go: &mut GoPeer, ev: &str) -> Value {
     let mut found = None;
     if !wait_for(WAIT, || {
         found = go.find(ev);
@@ -136,7 +136,7 @@ async fn go_event(go: &mut GoPeer, ev: &str) -> Value {
     found.unwrap()
 }
 
-fn our_id() -> String {
+pub(crate) fn our_id() -> String {
     our_key().node_id().to_string()
 }
 
@@ -308,7 +308,9 @@ async fn run_broadcast(line: Line, go_dials: bool) {
     .await
     {
         let got = log.lock().unwrap().from(go_id()).count();
-        go.fail(&format!("we received {got} of Go's {total_msgs} broadcasts"));
+        go.fail(&format!(
+            "we received {got} of Go's {total_msgs} broadcasts"
+        ));
     }
     let overtaken = check_unordered(&mut go, &log.lock().unwrap(), go_id(), &plan, GO_SALT);
     go_event(&mut go, "recv_done").await;
@@ -323,7 +325,10 @@ async fn run_broadcast(line: Line, go_dials: bool) {
     ];
     for (k, v) in expect {
         if connected[k] != v {
-            go.fail(&format!("Go's view of us: {k} = {}, expected {v}", connected[k]));
+            go.fail(&format!(
+                "Go's view of us: {k} = {}, expected {v}",
+                connected[k]
+            ));
         }
     }
     switch.stop().await;
@@ -376,7 +381,8 @@ async fn run_inbound_limit(line: Line) {
         .map(|s| NodeKey::from_seed(*s).node_id())
         .collect();
     let settled = wait_for(WAIT, || {
-        switch.stats().refused(Refusal::TooManyInbound) >= 1 && switch.peers().len() == INBOUND_LIMIT
+        switch.stats().refused(Refusal::TooManyInbound) >= 1
+            && switch.peers().len() == INBOUND_LIMIT
     })
     .await;
     if !settled {
@@ -411,7 +417,10 @@ async fn run_inbound_limit(line: Line) {
     let stats = switch.stats();
     assert_eq!(stats.refused(Refusal::TooManyInbound), 1);
     assert_eq!(stats.refused_total(), 1, "{stats:?}");
-    assert_eq!((stats.accepted, stats.added), (INBOUND_LIMIT as u64 + 1, INBOUND_LIMIT as u64));
+    assert_eq!(
+        (stats.accepted, stats.added),
+        (INBOUND_LIMIT as u64 + 1, INBOUND_LIMIT as u64)
+    );
     assert_eq!(peers.num_inbound(), INBOUND_LIMIT);
     switch.stop().await;
     for go in &mut gos {
@@ -456,7 +465,17 @@ async fn run_persistent_redial(line: Line) {
     let first_args = go_switch_args(
         &chans,
         &GO_SEED,
-        &["-listen", "-port", &port_arg, "-send", &stream, "-send-salt", &salt, "-pace", "10ms"],
+        &[
+            "-listen",
+            "-port",
+            &port_arg,
+            "-send",
+            &stream,
+            "-send-salt",
+            &salt,
+            "-pace",
+            "10ms",
+        ],
     );
     let mut first = GoPeer::spawn(line, "persistent peer, first run", &first_args);
     go_event(&mut first, "listening").await;
@@ -473,15 +492,28 @@ async fn run_persistent_redial(line: Line) {
     };
     let log = Shared::default();
     let switch = start_switch(config, &chans, &log).await;
-    let count = |conn: usize| log.lock().unwrap().msgs.iter().filter(|m| m.1 == conn).count();
+    let count = |conn: usize| {
+        log.lock()
+            .unwrap()
+            .msgs
+            .iter()
+            .filter(|m| m.1 == conn)
+            .count()
+    };
     if !wait_for(WAIT, || count(1) >= BEFORE_KILL).await {
-        first.fail(&format!("received {} messages from the first run", count(1)));
+        first.fail(&format!(
+            "received {} messages from the first run",
+            count(1)
+        ));
     }
     let peer = switch.peers().get(&go_id()).cloned().expect("Go is a peer");
     assert!(peer.is_persistent() && peer.is_outbound());
     first.kill();
     if !wait_for(WAIT, || switch.peers().is_empty()).await {
-        panic!("[{}] the killed Go peer stayed in our peer set", line.name());
+        panic!(
+            "[{}] the killed Go peer stayed in our peer set",
+            line.name()
+        );
     }
     let (received, reason) = {
         let log = log.lock().unwrap();
@@ -489,13 +521,20 @@ async fn run_persistent_redial(line: Line) {
         (log.msgs.len(), log.removed[0].1)
     };
     assert!(
-        matches!(reason, DisconnectReason::Eof | DisconnectReason::SocketError),
+        matches!(
+            reason,
+            DisconnectReason::Eof | DisconnectReason::SocketError
+        ),
         "removed for {reason:?}"
     );
     assert!(received < 400, "the kill came mid-stream");
     // While it is down our redials fail (connection refused) and back off.
     if !wait_for(WAIT, || switch.stats().failed >= 1).await {
-        panic!("[{}] no redial while the peer was down: {:?}", line.name(), switch.stats());
+        panic!(
+            "[{}] no redial while the peer was down: {:?}",
+            line.name(),
+            switch.stats()
+        );
     }
 
     // Second run: same key, same address; a short burst.
@@ -504,7 +543,15 @@ async fn run_persistent_redial(line: Line) {
     let second_args = go_switch_args(
         &chans,
         &GO_SEED,
-        &["-listen", "-port", &port_arg, "-send", &burst_arg, "-send-salt", &salt],
+        &[
+            "-listen",
+            "-port",
+            &port_arg,
+            "-send",
+            &burst_arg,
+            "-send-salt",
+            &salt,
+        ],
     );
     let mut second = GoPeer::spawn(line, "persistent peer, second run", &second_args);
     if !wait_for(WAIT, || switch.peers().has(&go_id()) && count(2) >= 5).await {
@@ -527,7 +574,10 @@ async fn run_persistent_redial(line: Line) {
         }
     }
     let connected = go_event(&mut second, "connected").await;
-    assert_eq!(connected["outbound"], false, "we dialled the restarted node");
+    assert_eq!(
+        connected["outbound"], false,
+        "we dialled the restarted node"
+    );
     let stats = switch.stats();
     switch.stop().await;
     go_event(&mut second, "closed").await;

@@ -85,7 +85,11 @@ impl DialHistory {
     pub(super) fn failed(&mut self, now: Instant, addr: &NetAddr, max: usize) {
         let key = addr.socket_addr();
         if !self.records.contains_key(&key) && self.records.len() >= max {
-            let oldest = self.records.iter().min_by_key(|(_, r)| r.last).map(|(k, _)| *k);
+            let oldest = self
+                .records
+                .iter()
+                .min_by_key(|(_, r)| r.last)
+                .map(|(k, _)| *k);
             match oldest {
                 Some(k) => {
                     self.records.remove(&k);

@@ -31,7 +31,8 @@ impl<R: RngCore> PexMachine<R> {
             self.next_round = now + self.cfg.ensure_peers_period;
             self.ensure_peers(now, view, true);
         } else {
-            let period = u64::try_from(self.cfg.ensure_peers_period.as_micros()).unwrap_or(u64::MAX);
+            let period =
+                u64::try_from(self.cfg.ensure_peers_period.as_micros()).unwrap_or(u64::MAX);
             let jitter = below(&mut self.rng, usize::try_from(period).unwrap_or(usize::MAX));
             self.next_round = now + Duration::from_micros(jitter as u64);
         }
@@ -84,7 +85,12 @@ impl<R: RngCore> PexMachine<R> {
                 dialled += 1;
             }
         }
-        trace!("pex: ensure_peers: out {}, dialing {}, dialled {}", out, dialing, dialled);
+        trace!(
+            "pex: ensure_peers: out {}, dialing {}, dialled {}",
+            out,
+            dialing,
+            dialled
+        );
         if self.book.need_more_addrs() {
             let wall = self.wall_time(now);
             self.book.reinstate_expired_bans(wall);
@@ -148,7 +154,10 @@ impl<R: RngCore> PexMachine<R> {
             }
             DialCheck::TooEarly => false,
             DialCheck::GiveUp => {
-                debug!("pex: giving up on {} after {} failed dials", addr, self.cfg.max_dial_attempts);
+                debug!(
+                    "pex: giving up on {} after {} failed dials",
+                    addr, self.cfg.max_dial_attempts
+                );
                 let wall = self.wall_time(now);
                 self.book.mark_bad(wall, &addr.id, self.cfg.ban_duration);
                 self.history.forget(&addr);
@@ -215,7 +224,11 @@ impl<R: RngCore> PexMachine<R> {
     /// the oldest record goes.
     fn record_crawl(&mut self, now: Instant, id: NodeId) {
         if !self.crawled.contains_key(&id) && self.crawled.len() >= self.cfg.max_crawl_records {
-            let oldest = self.crawled.iter().min_by_key(|(_, t)| **t).map(|(id, _)| *id);
+            let oldest = self
+                .crawled
+                .iter()
+                .min_by_key(|(_, t)| **t)
+                .map(|(id, _)| *id);
             match oldest {
                 Some(old) => {
                     self.crawled.remove(&old);

@@ -319,7 +319,7 @@ fn machine() -> Vec<String> {
         format!("kernel: {}", cmd("uname", &["-sr"])),
         format!("load average at start: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")),
         format!("{}; {}", cmd("rustc", &["-V"]), Go::version()),
-        format!("CometBFT {comet} (p2p/conn, via bench/go); yamux 0.13 over tokio; mconn via mconn-tokio (and the bench's own driver where noted); Rust sides: one current-thread runtime per side"),
+        format!("CometBFT {comet} (p2p/conn, via bench/go); yamux 0.13 over tokio; mconn via mconn-tokio (and the bench's own driver where noted); Rust sides: one current-thread runtime per side (switch scenario: one multi-thread runtime with 2 workers per process)"),
     ]
 }
 

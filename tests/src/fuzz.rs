@@ -10,20 +10,28 @@
 //! pick a configuration, the rest is a byte stream or an operation script.
 //! Running out of bytes always ends the run cleanly.
 
+mod addrbook;
+mod config;
 mod mconn_ops;
 mod node_info;
 mod packet_stream;
 mod pex;
+mod pex_reactor;
 mod secret;
 pub mod seeds;
 mod session;
+mod switch;
 
+pub use addrbook::{addrbook, addrbook_json};
+pub use config::config_toml;
 pub use mconn_ops::mconn_ops;
 pub use node_info::node_info;
 pub use packet_stream::packet_stream;
 pub use pex::pex;
 pub use secret::{auth_sig, secret_frames, secret_handshake};
+pub use pex_reactor::pex_reactor;
 pub use session::session;
+pub use switch::switch_policy;
 
 /// A fuzz entry point.
 pub type Target = fn(&[u8]);
@@ -38,6 +46,11 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("secret_frames", secret_frames),
     ("auth_sig", auth_sig),
     ("session", session),
+    ("switch_policy", switch_policy),
+    ("addrbook", addrbook),
+    ("addrbook_json", addrbook_json),
+    ("pex_reactor", pex_reactor),
+    ("config_toml", config_toml),
 ];
 
 /// Reads fuzz input front to back; past the end every read yields zeros.
@@ -108,6 +121,30 @@ impl Rng {
     /// A value in `lo..=hi`.
     pub fn range(&mut self, lo: usize, hi: usize) -> usize {
         lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
+    }
+}
+
+/// The state machines that draw randomness (the switch's jitter, the
+/// address book, PEX) take it from here, so a run depends on its input only.
+impl rand_core::RngCore for Rng {
+    fn next_u32(&mut self) -> u32 {
+        (Rng::next_u64(self) >> 32) as u32
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        Rng::next_u64(self)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for chunk in dest.chunks_mut(8) {
+            let v = Rng::next_u64(self).to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
     }
 }
 

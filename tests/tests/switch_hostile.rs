@@ -263,6 +263,12 @@ fn floods_from_few_addresses_do_not_starve_a_good_peer() {
         let silent_quick = quick(&mut silent.iter().copied());
         let slow_quick = quick(&mut slow.iter().map(|s| s.end));
 
+        // The switch counts a failed attempt just after it closed the socket.
+        wait_until("every admitted hostile counted failed", Duration::from_secs(10), || {
+            let s = switch.stats();
+            s.failed + s.added == s.accepted
+        })
+        .await;
         let stats = switch.stats();
         let inbound = 500 + 50 + flood.connected as u64 + 2;
         assert_eq!(stats.accepted + stats.refused_total(), inbound, "{stats:?}");
@@ -322,6 +328,11 @@ fn many_addresses_fill_the_handshake_cap_but_not_the_peer_set() {
             ends.extend(s.await.unwrap());
         }
         assert!(ends.iter().all(|e| e.closed_by_target()), "{ends:?}");
+        wait_until("every admitted hostile counted failed", Duration::from_secs(10), || {
+            let s = switch.stats();
+            s.failed + s.added == s.accepted
+        })
+        .await;
         let stats = switch.stats();
         assert_eq!(stats.accepted + stats.refused_total(), 101, "{stats:?}");
         assert!(stats.refused(Refusal::TooManyHandshakes) > 0, "{stats:?}");

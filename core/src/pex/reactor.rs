@@ -517,16 +517,19 @@ impl<R: RngCore> PexMachine<R> {
     /// crawling, in seed mode), the save tick, and pruning.
     pub fn handle_timeout(&mut self, now: Instant, view: &impl PexView) {
         self.pending.expire(now, self.cfg.dial_report_timeout);
-        if !self.started {
+        let ran = if !self.started {
             self.started = true;
-            self.first_round(now, view);
+            self.first_round(now, view)
         } else if now >= self.next_round {
             self.next_round = now + self.round_period();
             self.round(now, view, true);
-        }
+            true
+        } else {
+            false
+        };
         if self.ensure_soon.is_some_and(|t| t <= now) {
             self.ensure_soon = None;
-            if !self.cfg.seed_mode {
+            if !ran && !self.cfg.seed_mode {
                 self.ensure_peers(now, view, false);
             }
         }

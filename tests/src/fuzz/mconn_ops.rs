@@ -223,7 +223,7 @@ impl<B: ByteBuf> Harness<B> {
                     let explained = match reason {
                         CloseReason::Closed => side.close_called,
                         CloseReason::Aborted => side.aborted,
-                        CloseReason::PongTimeout => {
+                        CloseReason::PongTimeout | CloseReason::PartialStale(_) => {
                             phase == Phase::Ops || rates || other_closed || inject_in
                         }
                         CloseReason::MessageTooLarge(_) => other_oversize || inject_in,

@@ -490,6 +490,7 @@ fn pair(mode: u8, mut input: Input<'_>) {
                 CloseReason::HandshakeTimeout
                     | CloseReason::NodeInfoTimeout
                     | CloseReason::Conn(mconn::conn::CloseReason::PongTimeout)
+                    | CloseReason::Conn(mconn::conn::CloseReason::PartialStale(_))
             );
             assert!(by_clock && pair.now > Instant::ZERO, "closed: {reason:?}");
             timed_out = true;

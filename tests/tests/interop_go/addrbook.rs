@@ -32,63 +32,25 @@ const SOURCES: [&str; 2] = ["5.6.7.8:26656", "[2a00:1450:4001::1]:26656"];
 /// marked good (old buckets, one attempted again afterwards), some
 /// attempted, one banned.
 const PLAN: [Planned; 8] = [
-    Planned {
-        addr: "1.2.3.4:26656",
-        src: 0,
-        good: true,
-        attempts: 0,
-        bad: false,
-    },
-    Planned {
-        addr: "8.8.4.4:26656",
-        src: 0,
-        good: false,
-        attempts: 2,
-        bad: false,
-    },
-    Planned {
-        addr: "[2001:4860:4860::8888]:26656",
-        src: 0,
-        good: true,
-        attempts: 1,
-        bad: false,
-    },
-    Planned {
-        addr: "[2a01:4f8:1:2::3]:26657",
-        src: 1,
-        good: false,
-        attempts: 0,
-        bad: false,
-    },
-    Planned {
-        addr: "9.9.9.9:443",
-        src: 1,
-        good: false,
-        attempts: 1,
-        bad: true,
-    },
-    Planned {
-        addr: "172.32.0.1:1",
-        src: 1,
-        good: false,
-        attempts: 0,
-        bad: false,
-    },
-    Planned {
-        addr: "[2002:c000:204::1]:26656",
-        src: 0,
-        good: false,
-        attempts: 3,
-        bad: false,
-    },
-    Planned {
-        addr: "100.64.0.1:26656",
-        src: 1,
-        good: true,
-        attempts: 0,
-        bad: false,
-    },
+    planned("1.2.3.4:26656", 0, true, 0, false),
+    planned("8.8.4.4:26656", 0, false, 2, false),
+    planned("[2001:4860:4860::8888]:26656", 0, true, 1, false),
+    planned("[2a01:4f8:1:2::3]:26657", 1, false, 0, false),
+    planned("9.9.9.9:443", 1, false, 1, true),
+    planned("172.32.0.1:1", 1, false, 0, false),
+    planned("[2002:c000:204::1]:26656", 0, false, 3, false),
+    planned("100.64.0.1:26656", 1, true, 0, false),
 ];
+
+const fn planned(addr: &'static str, src: usize, good: bool, attempts: u32, bad: bool) -> Planned {
+    Planned {
+        addr,
+        src,
+        good,
+        attempts,
+        bad,
+    }
+}
 
 fn with_id(seed: u8, socket: &str) -> NetAddr {
     let id = NodeKey::from_seed([seed; 32]).node_id();
@@ -103,11 +65,12 @@ fn source_addr(i: usize) -> NetAddr {
     with_id(0x30 + i as u8, SOURCES[i])
 }
 
-/// A fresh file path for `name` under the test target's tmp dir.
+/// A path for `name` under the test target's tmp dir, any old file there
+/// removed (tests run one at a time).
 pub(crate) fn book_path(line: Line, name: &str) -> PathBuf {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("interop-go")
-        .join(format!("addrbook-{}-{}", line.name(), std::process::id()));
+        .join(format!("books-{}", line.name()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     let _ = std::fs::remove_file(&path);
@@ -339,77 +302,37 @@ pub fn we_write_go_reads(line: Line) {
     );
 }
 
-/// Spec §7.2's classes: unspecified, broadcast, documentation, loopback,
-/// 0/8, RFC 1918, link-local, ULA, ORCHID, IPv4-mapped, RFC 6145/6052,
-/// 6to4, Teredo, OnionCat, he.net, ordinary IPv4/IPv6, and the edges of
-/// each range.
+/// Spec §7.2's classes, one line each, with the edges of each range.
 const CLASS_TABLE: &[&str] = &[
-    "1.2.3.4",
-    "0.0.0.0",
-    "0.1.2.3",
-    "0.255.255.255",
-    "1.0.0.0",
-    "127.0.0.1",
-    "127.255.255.255",
-    "255.255.255.255",
-    "255.255.255.254",
-    "224.0.0.1",
-    "100.64.0.1",
-    "10.0.0.1",
-    "10.255.255.255",
-    "11.0.0.1",
-    "172.15.255.255",
-    "172.16.0.1",
-    "172.31.255.255",
-    "172.32.0.1",
-    "192.168.1.1",
-    "192.169.0.1",
-    "169.254.1.1",
-    "169.255.0.1",
-    "::",
-    "::1",
-    "::2",
-    "::1.2.3.4",
-    "::ffff:1.2.3.4",
-    "::ffff:127.0.0.1",
-    "::ffff:10.1.2.3",
-    "::ffff:0.0.0.0",
-    "::ffff:255.255.255.255",
-    "::ffff:0:1.2.3.4",
-    "64:ff9b::1.2.3.4",
-    "64:ff9b:1::1.2.3.4",
-    "2002:c000:204::1",
-    "2002::1",
-    "2001:0:4136:e378:8000:63bf:3fff:fdd2",
-    "2001:1::1",
-    "fd87:d87e:eb43:1234:5678::1",
-    "fd87:d87e:eb44::1",
-    "2001:4860:4860::8888",
-    "2001:470::1",
-    "2001:470:abcd:1::1",
-    "2001:470:1bcd::1",
-    "2001:471::1",
-    "2a01:4f8:1:2::3",
-    "2001:db8::1",
-    "2001:db8:ffff::1",
-    "2001:db9::1",
-    "2001:10::1",
-    "2001:1f:ffff::1",
-    "2001:20::1",
-    "fc00::1",
-    "fdff:ffff::1",
-    "fe00::1",
-    "fe80::1",
-    "fe80::ffff:ffff:ffff:ffff",
-    "fe80:0:0:1::1",
-    "febf::1",
-    "ff02::1",
-    "0:1:2:3::4",
+    "1.2.3.4 1.0.0.0 11.0.0.1 224.0.0.1 100.64.0.1 255.255.255.254", // ordinary IPv4
+    "0.0.0.0 :: ::ffff:0.0.0.0",                                     // unspecified
+    "255.255.255.255 ::ffff:255.255.255.255",                        // broadcast
+    "2001:db8::1 2001:db8:ffff::1 2001:db9::1",                      // RFC 3849
+    "127.0.0.1 127.255.255.255 ::1 ::2 ::ffff:127.0.0.1",            // loopback
+    "0.1.2.3 0.255.255.255",                                         // 0.0.0.0/8
+    "10.0.0.1 10.255.255.255 ::ffff:10.1.2.3",                       // RFC 1918 /8
+    "172.15.255.255 172.16.0.1 172.31.255.255 172.32.0.1",           // RFC 1918 /12
+    "192.168.1.1 192.169.0.1",                                       // RFC 1918 /16
+    "169.254.1.1 169.255.0.1",                                       // RFC 3927
+    "fe80::1 fe80::ffff:ffff:ffff:ffff fe80:0:0:1::1 febf::1",       // RFC 4862
+    "fc00::1 fdff:ffff::1 fe00::1",                                  // RFC 4193
+    "2001:10::1 2001:1f:ffff::1 2001:20::1",                         // RFC 4843
+    "::ffff:1.2.3.4 ::1.2.3.4",                                      // mapped, compatible
+    "::ffff:0:1.2.3.4 64:ff9b::1.2.3.4 64:ff9b:1::1.2.3.4",          // RFC 6145, 6052
+    "2002:c000:204::1 2002::1",                                      // RFC 3964 (6to4)
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2 2001:1::1",                // RFC 4380 (Teredo)
+    "fd87:d87e:eb43:1234:5678::1 fd87:d87e:eb44::1",                 // OnionCat
+    "2001:470::1 2001:470:abcd:1::1 2001:470:1bcd::1 2001:471::1",   // he.net
+    "2001:4860:4860::8888 2a01:4f8:1:2::3 ff02::1 0:1:2:3::4",       // other IPv6
 ];
 
 /// Our classification of every IP in the table equals CometBFT's.
 pub fn addr_classes(line: Line) {
-    let ips = CLASS_TABLE.join(",");
+    let table: Vec<&str> = CLASS_TABLE
+        .iter()
+        .flat_map(|class| class.split_whitespace())
+        .collect();
+    let ips = table.join(",");
     let mut go = GoPeer::spawn(
         line,
         "address classes",
@@ -417,7 +340,7 @@ pub fn addr_classes(line: Line) {
     );
     go.expect_clean_exit(WAIT);
     let classes = go.all("class");
-    assert_eq!(classes.len(), CLASS_TABLE.len());
+    assert_eq!(classes.len(), table.len());
     let mut mismatches = Vec::new();
     let (mut routable, mut groups) = (0, std::collections::BTreeSet::new());
     for v in &classes {

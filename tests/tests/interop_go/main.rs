@@ -12,6 +12,13 @@
 //! 5. `reject_*`: different network, no common channel, wrong dialed ID.
 //! 6. `packet_edge_*`: the largest payload per packet on channel ids below
 //!    and above 0x80 is accepted by Go.
+//! 7. `switch_node_*` (README scenarios 7–9): our `Switch` against Go's:
+//!    broadcasts both ways, our inbound limit against 3 Go nodes, a
+//!    persistent Go peer killed and redialled.
+//! 8. `addrbook_*`, `addr_classes_match_go` (10–12): `addrbook.json` both
+//!    ways, and spec §7.2's address classes against CometBFT's own functions.
+//! 9. `pex_*` (13–14): our node learns a Go node's addresses; our seed
+//!    introduces three Go nodes to each other.
 //!
 //! Run with `cargo test -p mconn-tests --features interop-go`. Needs Go;
 //! without it every test fails saying so. Per-run counts go to stdout

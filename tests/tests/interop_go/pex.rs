@@ -7,7 +7,7 @@
 use crate::addrbook::book_path;
 use crate::go::{GoPeer, Line};
 use crate::scenarios::{args, go_id, hex, our_key, report_entry, GO_SEED, NETWORK, WAIT};
-use crate::switch_node::{go_event, our_id, runtime, wait_for};
+use crate::switch_node::{go_event, our_id, refusals, runtime, wait_for};
 use mconn::identity::{NetAddr, NodeId, NodeKey};
 use mconn::pex::{AddrBook, BookConfig, PexConfig};
 use mconn::switch::SwitchConfig;
@@ -62,7 +62,7 @@ fn spawn_go_pex(line: Line, label: &str, seed: &[u8; 32], book: &str, extra: &[&
 }
 
 // ---------------------------------------------------------------------------
-// 6. Our node learns addresses from Go's PEX.
+// Scenario 13: our node learns addresses from Go's PEX.
 
 pub fn we_learn_from_go(line: Line) {
     runtime().block_on(run_we_learn_from_go(line));
@@ -142,7 +142,7 @@ async fn run_we_learn_from_go(line: Line) {
 }
 
 // ---------------------------------------------------------------------------
-// 7. Our seed introduces three Go nodes to each other.
+// Scenario 14: our seed introduces three Go nodes to each other.
 
 const GO_NODES: usize = 3;
 
@@ -260,8 +260,12 @@ async fn run_seed(line: Line) {
         line,
         "PEX: our seed (seed mode) and 3 Go nodes that only know it",
         &format!(
-            "ok; every Go node connected to the other two ({go_links} Go-Go links); our seed's book has all 3 listen addresses; Go nodes dialled the seed {visits} times, the seed crawled them {crawls} times and hung up every time; seed stats: accepted {}, dialed {}, added {}, removed {}, refused {}",
-            stats.accepted, stats.dialed, stats.added, stats.removed, stats.refused_total()
+            "ok; every Go node connected to the other two ({go_links} Go-Go links); our seed's book has all 3 listen addresses; Go nodes dialled the seed {visits} times, the seed crawled them {crawls} times and hung up every time; seed stats: accepted {}, dialed {}, added {}, removed {}, refused: {}",
+            stats.accepted,
+            stats.dialed,
+            stats.added,
+            stats.removed,
+            refusals(&stats)
         ),
     );
 }

@@ -10,7 +10,9 @@ use crate::scenarios::{
 };
 use crate::traffic::{bytes_value, content, sha256, unwrap_bytes_value, Plan};
 use mconn::identity::{NetAddr, NodeId, NodeKey};
-use mconn::switch::{Backoff, ChannelDescriptor, DisconnectReason, Refusal, SwitchConfig};
+use mconn::switch::{
+    Backoff, ChannelDescriptor, DisconnectReason, Refusal, SwitchConfig, SwitchStats,
+};
 use mconn_driver::switch::Reactor;
 use mconn_tokio::{NodeConfig, Switch, SwitchPeer, Tokio};
 use serde_json::Value;
@@ -136,6 +138,20 @@ pub(crate) async fn go_event(go: &mut GoPeer, ev: &str) -> Value {
     found.unwrap()
 }
 
+/// The non-zero refusal counters, e.g. `DuplicateId×1`, or `none`.
+pub(crate) fn refusals(stats: &SwitchStats) -> String {
+    let list: Vec<String> = Refusal::ALL
+        .iter()
+        .filter(|r| stats.refused(**r) > 0)
+        .map(|r| format!("{r:?}×{}", stats.refused(*r)))
+        .collect();
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list.join(", ")
+    }
+}
+
 pub(crate) fn our_id() -> String {
     our_key().node_id().to_string()
 }
@@ -159,46 +175,35 @@ fn go_switch_args(chans: &[Chan], seed: &[u8; 32], extra: &[&str]) -> Vec<String
     a
 }
 
-/// Every message of `plan` (salt `salt`) by channel and digest, sorted.
-fn planned_digests(plan: &Plan, salt: u64) -> Vec<(u8, [u8; 32])> {
-    let mut out: Vec<_> = plan
-        .0
-        .iter()
-        .flat_map(|(ch, lens)| {
-            lens.iter()
-                .enumerate()
-                .map(move |(idx, &n)| (*ch, sha256(&content(salt, *ch, idx, n))))
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-/// Checks what arrived from `from` against `plan` as a multiset (Go's
-/// `Switch.Broadcast` does not keep the order of successive calls); returns
-/// how many messages arrived after a later one of their channel.
-fn check_unordered(go: &mut GoPeer, log: &Log, from: NodeId, plan: &Plan, salt: u64) -> usize {
-    let mut got: Vec<(u8, [u8; 32])> = log.from(from).map(|m| (m.2, sha256(&m.3))).collect();
-    let arrival = got.clone();
-    got.sort();
-    if got != planned_digests(plan, salt) || log.bad != 0 {
-        go.fail(&format!(
-            "we received {} messages ({} not BytesValue) that are not the {} Go broadcast",
-            got.len(),
-            log.bad,
-            plan.totals().0
-        ));
-    }
-    // Position of every digest in its channel's plan.
-    let index: BTreeMap<(u8, [u8; 32]), usize> = plan
-        .0
+/// Every message of `plan` (salt `salt`) by (channel, SHA-256), with its
+/// index in its channel.
+fn planned_index(plan: &Plan, salt: u64) -> BTreeMap<(u8, [u8; 32]), usize> {
+    plan.0
         .iter()
         .flat_map(|(ch, lens)| {
             lens.iter()
                 .enumerate()
                 .map(move |(idx, &n)| ((*ch, sha256(&content(salt, *ch, idx, n))), idx))
         })
-        .collect();
+        .collect()
+}
+
+/// Checks what arrived from `from` against `plan` as a multiset (Go's
+/// `Switch.Broadcast` does not keep the order of successive calls); returns
+/// how many messages arrived after a later one of their channel.
+fn check_unordered(go: &mut GoPeer, log: &Log, from: NodeId, plan: &Plan, salt: u64) -> usize {
+    let index = planned_index(plan, salt);
+    let arrival: Vec<(u8, [u8; 32])> = log.from(from).map(|m| (m.2, sha256(&m.3))).collect();
+    let mut got = arrival.clone();
+    got.sort();
+    if !got.iter().eq(index.keys()) || log.bad != 0 {
+        go.fail(&format!(
+            "we received {} messages ({} not BytesValue) that are not the {} Go broadcast",
+            got.len(),
+            log.bad,
+            index.len()
+        ));
+    }
     let mut highest: BTreeMap<u8, usize> = BTreeMap::new();
     let mut overtaken = 0;
     for key in arrival {
@@ -213,7 +218,7 @@ fn check_unordered(go: &mut GoPeer, log: &Log, from: NodeId, plan: &Plan, salt: 
 }
 
 // ---------------------------------------------------------------------------
-// 1. Broadcasts both ways.
+// Scenario 7: broadcasts both ways.
 
 pub fn broadcast(line: Line, go_dials: bool) {
     runtime().block_on(run_broadcast(line, go_dials));
@@ -350,7 +355,7 @@ async fn run_broadcast(line: Line, go_dials: bool) {
 }
 
 // ---------------------------------------------------------------------------
-// 2. Our inbound limit.
+// Scenario 8: our inbound limit.
 
 const INBOUND_LIMIT: usize = 2;
 
@@ -443,7 +448,7 @@ async fn run_inbound_limit(line: Line) {
 }
 
 // ---------------------------------------------------------------------------
-// 3. A persistent Go peer killed mid-stream, restarted, redialled.
+// Scenario 9: a persistent Go peer killed mid-stream, restarted, redialled.
 
 pub fn persistent_redial(line: Line) {
     runtime().block_on(run_persistent_redial(line));

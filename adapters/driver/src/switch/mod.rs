@@ -113,8 +113,8 @@ pub struct SwitchBuilder<RT: Runtime> {
     starters: Vec<Starter<RT>>,
     listen: Option<SocketAddr>,
     external: Option<String>,
-    addr_filter: Option<Box<dyn FnMut(SocketAddr) -> bool + Send>>,
-    peer_filter: Option<Box<dyn FnMut(&mconn::switch::PeerInfo) -> bool + Send>>,
+    addr_filter: Option<mconn::switch::AddrFilter>,
+    peer_filter: Option<mconn::switch::PeerFilter>,
 }
 
 impl<RT: Runtime> SwitchBuilder<RT> {

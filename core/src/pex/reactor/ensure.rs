@@ -16,7 +16,8 @@ impl<R: RngCore> PexMachine<R> {
     /// The first round: a seed dials its seeds (or crawls); a node runs
     /// `ensure_peers` at once if it has no peers and dials nobody, else
     /// after `U[0, period)` so a restarted network does not stampede.
-    pub(super) fn first_round(&mut self, now: Instant, view: &impl PexView) {
+    /// Returns whether a round ran.
+    pub(super) fn first_round(&mut self, now: Instant, view: &impl PexView) -> bool {
         if self.cfg.seed_mode {
             self.next_round = now + self.cfg.crawl_period;
             if self.cfg.seeds.is_empty() {
@@ -24,17 +25,19 @@ impl<R: RngCore> PexMachine<R> {
             } else {
                 self.dial_seeds(now, view);
             }
-            return;
+            return true;
         }
         let idle = self.peers.is_empty() && view.num_outbound() == 0 && view.num_dialing() == 0;
         if idle {
             self.next_round = now + self.cfg.ensure_peers_period;
             self.ensure_peers(now, view, true);
+            true
         } else {
             let period =
                 u64::try_from(self.cfg.ensure_peers_period.as_micros()).unwrap_or(u64::MAX);
             let jitter = below(&mut self.rng, usize::try_from(period).unwrap_or(usize::MAX));
             self.next_round = now + Duration::from_micros(jitter as u64);
+            false
         }
     }
 

@@ -108,8 +108,13 @@ impl IoBuf for GrowingBuf {
     fn bytes(&mut self) -> &mut [u8] {
         &mut self.buf
     }
+    /// Called between batches (nothing pending), so the old contents can
+    /// go. A fresh zeroed allocation (not `resize`, which writes every
+    /// byte) leaves untouched pages unbacked until a batch needs them.
     fn grow(&mut self) {
-        self.buf.resize(self.full, 0);
+        if self.buf.len() < self.full {
+            self.buf = vec![0u8; self.full];
+        }
     }
 }
 

@@ -253,6 +253,7 @@ pub trait IoBuf {
     /// The buffer as it is now.
     fn bytes(&mut self) -> &mut [u8];
     /// The handshake is done: take the full size (default: nothing to do).
+    /// Called only between batches, when the buffer holds nothing pending.
     fn grow(&mut self) {}
 }
 

@@ -1,7 +1,6 @@
 //! mconn through `mconn-tokio`, the adapter users run: `Peer::send(..).await`,
-//! `try_send`, `recv_with`, `abort`, with its defaults (64 KiB I/O batches,
-//! `TCP_NOTSENT_LOWAT` 128 KiB, RustCrypto AEAD — the adapter has no `ring`
-//! option; the `ring` rows use the bench's own driver, [`crate::driver`]).
+//! `try_send`, `recv_with`, `abort`, with its defaults (I/O batches of up to
+//! 64 KiB, `TCP_NOTSENT_LOWAT` 128 KiB, the `ring` AEAD).
 
 use std::net::TcpStream as StdStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -166,4 +165,85 @@ pub fn node_main(n: usize, io_buf: usize) {
         .ok();
     });
     std::process::exit(0);
+}
+
+/// A multi-thread runtime with two workers (both cores of the bench machine).
+fn rt2() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Aggregate throughput of `peers` concurrent encrypted bulk connections
+/// into one node through mconn-tokio: each side one multi-thread runtime
+/// with two workers; the receiving node counts whole messages over all
+/// connections together.
+pub fn many_bulk(net: &Net, shape: Shape, peers: usize) -> f64 {
+    let listener = net.listen();
+    let addr = listener.local_addr().expect("addr");
+    let cfg = Arc::new(node_config(true, Config::cometbft(), None));
+    std::thread::scope(|s| {
+        let cfg2 = Arc::new(node_config(true, Config::cometbft(), None));
+        let recv = s.spawn(move || {
+            let socks: Vec<StdStream> = (0..peers)
+                .map(|_| listener.accept().expect("accept").0)
+                .collect();
+            rt2().block_on(async move {
+                let counter = Arc::new(std::sync::Mutex::new(Counter::new(shape)));
+                let tasks: Vec<_> = socks
+                    .into_iter()
+                    .map(|sock| {
+                        let (cfg, counter) = (cfg2.clone(), counter.clone());
+                        tokio::spawn(async move {
+                            let p = peer(&cfg, sock, false).await;
+                            loop {
+                                if p.recv_with(BULK, |_| ()).await.is_err() {
+                                    break;
+                                }
+                                let mut c = counter.lock().expect("counter");
+                                c.on_msg();
+                                if c.done() {
+                                    break;
+                                }
+                            }
+                            p.abort();
+                        })
+                    })
+                    .collect();
+                // The first task to see the window end stops; abort the rest.
+                let mut tasks = tasks.into_iter();
+                if let Some(t) = tasks.next() {
+                    let _ = t.await;
+                }
+                while !counter.lock().expect("counter").done() {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                for t in tasks {
+                    t.abort();
+                }
+                let rate = counter.lock().expect("counter").rate();
+                rate
+            })
+        });
+        let socks: Vec<StdStream> = (0..peers).map(|_| net.connect(addr)).collect();
+        rt2().block_on(async move {
+            let tasks: Vec<_> = socks
+                .into_iter()
+                .map(|sock| {
+                    let cfg = cfg.clone();
+                    tokio::spawn(async move {
+                        let p = peer(&cfg, sock, true).await;
+                        let msg = vec![0xa5u8; shape.size];
+                        while p.send(BULK, &msg).await.is_ok() {}
+                    })
+                })
+                .collect();
+            for t in tasks {
+                let _ = t.await;
+            }
+        });
+        recv.join().expect("mconn-tokio receiver")
+    })
 }

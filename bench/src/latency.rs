@@ -303,7 +303,7 @@ pub fn figures(go: Option<&Go>, quick: bool, runs: usize) -> Vec<Figure> {
     let mut systems = vec![
         System {
             name: "mconn",
-            config: "mconn-tokio defaults (SecretConnection, RustCrypto, no caps)".into(),
+            config: "mconn-tokio defaults (SecretConnection, ring AEAD, no caps)".into(),
             run: Box::new(move || Ok(adapter::latency(net, load, Config::cometbft()))),
         },
         System {

@@ -250,7 +250,7 @@ fn throughput_jobs<'a>(
         job(
             &enc,
             "mconn",
-            "mconn-tokio defaults (SecretConnection, RustCrypto AEAD)".into(),
+            "mconn-tokio defaults (SecretConnection, ring AEAD)".into(),
             Box::new(move || Ok(adapter::throughput(net, shape, true))),
         );
         if full {
@@ -264,7 +264,7 @@ fn throughput_jobs<'a>(
         job(
             &enc,
             "mconn",
-            "bench driver, ring AEAD (mconn-tokio has no ring option)".into(),
+            "bench driver, ring AEAD".into(),
             Box::new(move || Ok(throughput::mconn(net, shape, Sec::Ring))),
         );
         if let Some(go) = go {
@@ -277,8 +277,45 @@ fn throughput_jobs<'a>(
                 );
             }
         }
+        if scenario == "throughput" && size == 1 << 20 {
+            // Several peers on one node: does the multi-thread runtime use
+            // both cores, or do connections serialize?
+            let case =
+                format!("{sz} encrypted, one node, multi-thread runtime (2 workers) per side");
+            for peers in [1, 8] {
+                job(
+                    &case,
+                    "mconn",
+                    format!("mconn-tokio defaults, {peers} concurrent peer(s), aggregate"),
+                    Box::new(move || Ok(adapter::many_bulk(net, shape, peers))),
+                );
+            }
+        }
     }
     jobs
+}
+
+/// The checkout's commit (`git rev-parse --short HEAD`), marked when the
+/// tree has uncommitted changes, so a results file names what it measured.
+fn commit() -> String {
+    let repo = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        None => "unknown (not a git checkout)".into(),
+        Some(head) => match git(&["status", "--porcelain", "--untracked-files=no"]) {
+            Some(s) if s.is_empty() => head,
+            _ => format!("{head} with uncommitted changes"),
+        },
+    }
 }
 
 fn machine() -> Vec<String> {
@@ -315,6 +352,7 @@ fn machine() -> Vec<String> {
         .and_then(|l| l.split_whitespace().last())
         .unwrap_or("?");
     vec![
+        format!("commit measured: {}", commit()),
         format!("CPU: {model}, {cores} cores available; {mem}"),
         format!("kernel: {}", cmd("uname", &["-sr"])),
         format!("load average at start: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")),
@@ -407,14 +445,14 @@ fn main() {
                 scenario: "ceiling",
                 case: "seal 1028 B".into(),
                 system: "aead",
-                config: "RustCrypto chacha20poly1305 (mconn default)".into(),
+                config: "RustCrypto chacha20poly1305 (mconn default without std)".into(),
                 run: Box::new(move || Ok(throughput::seal_rate_of(Sec::RustCrypto, d))),
             },
             Job {
                 scenario: "ceiling",
                 case: "seal 1028 B".into(),
                 system: "aead",
-                config: "ring (mconn feature `ring`)".into(),
+                config: "ring (mconn default on std: `AeadKind`)".into(),
                 run: Box::new(move || Ok(throughput::seal_rate_of(Sec::Ring, d))),
             },
         ];

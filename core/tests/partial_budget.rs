@@ -97,7 +97,10 @@ fn half_finished_messages_on_every_cometbft_channel_are_cut_at_the_budget() {
                 cut = Some((round, outside));
                 break 'feed;
             }
-            assert!(outside <= config.partial_budget, "over budget and still open");
+            assert!(
+                outside <= config.partial_budget,
+                "over budget and still open"
+            );
             assert_eq!(c.partial_bytes(), held.iter().sum::<usize>());
         }
     }
@@ -107,8 +110,14 @@ fn half_finished_messages_on_every_cometbft_channel_are_cut_at_the_budget() {
     assert!(CloseReason::PartialBudget.is_peer_fault());
     // What it held when cut: a little over 4 MiB, not the channels' 127 MB.
     let total: usize = held.iter().sum::<usize>() - chunk.len();
-    assert!(total <= config.partial_budget + held.iter().max().unwrap(), "{total}");
-    let capacities: usize = COMETBFT_CHANNELS.iter().map(|c| c.recv_message_capacity).sum();
+    assert!(
+        total <= config.partial_budget + held.iter().max().unwrap(),
+        "{total}"
+    );
+    let capacities: usize = COMETBFT_CHANNELS
+        .iter()
+        .map(|c| c.recv_message_capacity)
+        .sum();
     assert!(capacities > 120 * MIB, "{capacities}");
 }
 

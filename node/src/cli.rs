@@ -170,3 +170,47 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
         Err(e) => Err(e.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rpc_addresses() {
+        let want: SocketAddr = "127.0.0.1:26657".parse().unwrap();
+        for ok in [
+            "127.0.0.1:26657",
+            "tcp://127.0.0.1:26657",
+            "localhost:26657",
+        ] {
+            assert_eq!(parse_rpc(ok), Ok(want), "{ok}");
+        }
+        assert!(parse_rpc("[::1]:1").is_ok());
+        for bad in ["", "26657", "example.com:1", "127.0.0.1"] {
+            assert!(parse_rpc(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn start_flags_use_cometbft_names() {
+        let cli = Cli::try_parse_from([
+            "mconn",
+            "start",
+            "--p2p.seed_mode",
+            "--p2p.pex=false",
+            "--p2p.external_address",
+            "tcp://1.2.3.4:5",
+            "--p2p.seeds",
+            "a,b",
+        ])
+        .unwrap();
+        let Command::Start(args) = cli.command else {
+            panic!("not start");
+        };
+        let o = args.overrides();
+        assert_eq!((o.seed_mode, o.pex), (Some(true), Some(false)));
+        assert_eq!(o.external_address.as_deref(), Some("tcp://1.2.3.4:5"));
+        assert_eq!(o.seeds.as_deref(), Some("a,b"));
+        assert_eq!(o.laddr, None);
+    }
+}

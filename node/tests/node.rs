@@ -465,14 +465,17 @@ fn a_corrupt_address_book_is_kept_aside_and_the_node_starts() {
     let config = home.load_config().unwrap();
     let book = home.addr_book_file(&config);
     fs::write(&book, b"{\"key\": \"not a book").unwrap();
-    let (node, up) = Daemon::start(&home, &[]);
+    let external = "tcp://127.0.0.5:26999";
+    let (node, up) = Daemon::start(&home, &["--p2p.external-address", external]);
     let aside = PathBuf::from(format!("{}.corrupt-1", book.display()));
     let line = node.wait_log("kept aside");
     assert!(line.contains(&aside.display().to_string()), "{line}");
     assert_eq!(fs::read(&aside).unwrap(), b"{\"key\": \"not a book");
+    let info = get(&up.rpc, "/status")["result"]["node_info"].clone();
+    assert_eq!(info["id"], up.id.as_str());
     assert_eq!(
-        get(&up.rpc, "/status")["result"]["node_info"]["id"],
-        up.id.as_str()
+        info["listen_addr"], external,
+        "the external address is announced"
     );
     let (code, log) = node.interrupt();
     assert_eq!(code, 0, "{log}");

@@ -8,7 +8,10 @@
 //! * [`silent`]: connections that never send a byte;
 //! * [`slowloris`]: connections that send a valid handshake (our real
 //!   ephemeral-key message) one byte at a time;
-//! * [`flood`]: connection attempts as fast as possible, each dropped at once;
+//!
+//! (both open their connections as fast as the target takes them off its
+//! accept queue, see `open_gated`);
+//! * [`flood`]: connection attempts as fast as possible, each closed at once;
 //! * [`HostilePeer`]: a peer that completes a real SecretConnection and
 //!   NodeInfo exchange with the core's own machines, then sends crafted
 //!   sealed frames ([`Attack`]).
@@ -18,6 +21,7 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mconn::handshake::{NodeInfoError, NodeInfoExchange};
@@ -29,6 +33,7 @@ use mconn::wire::varint;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
@@ -50,7 +55,7 @@ pub enum End {
     /// Still open when the attacker stopped waiting.
     StillOpen,
     /// The TCP connect failed.
-    ConnectFailed,
+    ConnectFailed(io::ErrorKind),
 }
 
 impl End {
@@ -79,16 +84,72 @@ pub async fn wait_closed(
     }
 }
 
-/// Opens `count` connections from `source` at once, none of which ever
+/// How the target first reacted to a new connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reaction {
+    /// It sent bytes: it admitted the connection and started its handshake.
+    Admitted,
+    /// It closed the connection: refused.
+    Closed,
+    /// Nothing within the limit.
+    Nothing,
+}
+
+/// Waits (≤ `limit`) for the target's first reaction, discarding the bytes.
+async fn first_reaction(read: &mut (impl AsyncRead + Unpin), limit: Duration) -> Reaction {
+    let mut buf = [0u8; 64];
+    match timeout(limit, read.read(&mut buf)).await {
+        Err(_) => Reaction::Nothing,
+        Ok(Ok(0)) | Ok(Err(_)) => Reaction::Closed,
+        Ok(Ok(_)) => Reaction::Admitted,
+    }
+}
+
+/// Opens a connection once `gate` has room and holds the room until the
+/// target reacted (admitted or refused it). So at most `lanes` connections
+/// wait in the target's accept queue at once: a burst beyond the kernel's
+/// listen backlog would test the kernel's SYN handling (a connection
+/// completed by a SYN cookie while the queue is full never reaches the
+/// target, and a silent client would never learn), not the target.
+async fn open_gated(
+    gate: &Semaphore,
+    source: IpAddr,
+    target: SocketAddr,
+    limit: Duration,
+) -> Result<(TcpStream, Reaction), End> {
+    let _room = gate.acquire().await.map_err(|_| End::StillOpen)?;
+    let mut stream = match timeout(limit, connect_from(source, target)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return Err(End::ConnectFailed(e.kind())),
+        Err(_) => return Err(End::ConnectFailed(io::ErrorKind::TimedOut)),
+    };
+    let reaction = first_reaction(&mut stream, limit).await;
+    Ok((stream, reaction))
+}
+
+/// Opens `count` connections from `source` (at most `lanes` not yet
+/// admitted or refused at once, see [`open_gated`]), none of which ever
 /// sends a byte; each waits up to `limit` for the target to close it.
-pub async fn silent(source: IpAddr, target: SocketAddr, count: usize, limit: Duration) -> Vec<End> {
+pub async fn silent(
+    source: IpAddr,
+    target: SocketAddr,
+    count: usize,
+    lanes: usize,
+    limit: Duration,
+) -> Vec<End> {
+    let gate = Arc::new(Semaphore::new(lanes.max(1)));
     let tasks: Vec<JoinHandle<End>> = (0..count)
         .map(|_| {
+            let gate = gate.clone();
             tokio::spawn(async move {
                 let since = Instant::now();
-                match connect_from(source, target).await {
-                    Ok(mut stream) => wait_closed(&mut stream, since, limit).await,
-                    Err(_) => End::ConnectFailed,
+                match open_gated(&gate, source, target, limit).await {
+                    Err(end) => end,
+                    Ok((_, Reaction::Closed)) => End::ClosedByTarget(since.elapsed()),
+                    Ok((_, Reaction::Nothing)) => End::StillOpen,
+                    Ok((mut stream, Reaction::Admitted)) => {
+                        wait_closed(&mut stream, since, limit).await
+                    }
                 }
             })
         })
@@ -105,28 +166,42 @@ pub struct Slow {
     pub bytes_sent: usize,
 }
 
-/// Opens `count` connections from `source`, each sending the first bytes a
-/// real SecretConnection sends (its ephemeral-key message, made by the
-/// core's machine) one byte per `interval`; each stops when the target
-/// closes it, or `limit` after it connected.
+/// Opens `count` connections from `source` (gated like [`silent`]'s), each
+/// sending the first bytes a real SecretConnection sends (its
+/// ephemeral-key message, made by the core's machine) one byte per
+/// `interval`; each stops when the target closes it, or `limit` after it
+/// connected.
 pub async fn slowloris(
     source: IpAddr,
     target: SocketAddr,
     count: usize,
+    lanes: usize,
     interval: Duration,
     limit: Duration,
 ) -> Vec<Slow> {
+    let gate = Arc::new(Semaphore::new(lanes.max(1)));
     let tasks: Vec<JoinHandle<Slow>> = (0..count)
         .map(|i| {
+            let gate = gate.clone();
             tokio::spawn(async move {
                 let key = NodeKey::from_seed([i as u8 ^ 0x5a; 32]);
                 let mut secret = SecretConnection::new(&key, mconn_driver::ephemeral_key());
                 let mut hello = [0u8; 64];
                 let n = secret.poll_transmit(&mut hello);
                 let since = Instant::now();
-                let Ok(stream) = connect_from(source, target).await else {
-                    let end = End::ConnectFailed;
-                    return Slow { end, bytes_sent: 0 };
+                let stream = match open_gated(&gate, source, target, limit).await {
+                    Err(end) => return Slow { end, bytes_sent: 0 },
+                    Ok((_, Reaction::Closed)) => {
+                        let end = End::ClosedByTarget(since.elapsed());
+                        return Slow { end, bytes_sent: 0 };
+                    }
+                    Ok((_, Reaction::Nothing)) => {
+                        return Slow {
+                            end: End::StillOpen,
+                            bytes_sent: 0,
+                        };
+                    }
+                    Ok((stream, Reaction::Admitted)) => stream,
                 };
                 let (mut read, mut write) = stream.into_split();
                 let mut bytes_sent = 0;
@@ -154,20 +229,27 @@ pub async fn slowloris(
 /// What a [`flood`] achieved.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Flood {
-    /// TCP connections established (and dropped at once).
+    /// TCP connections established (and closed by us at once).
     pub connected: usize,
     /// Attempts whose connect failed.
     pub failed: usize,
+    /// Established connections the target then closed too (it accepted
+    /// them and let go, or refused them).
+    pub closed_by_target: usize,
 }
 
 /// Makes `attempts` TCP connections from `source` as fast as `lanes`
-/// concurrent loops can, dropping each as soon as it is established;
-/// stops early at `limit`.
+/// concurrent loops can: each is closed (FIN) as soon as it is
+/// established, and a lane moves on once the target has closed its side,
+/// so at most `lanes` attempts wait in the target's accept queue (a flood
+/// beyond that tests the kernel's queue, not the target). Each attempt
+/// waits at most `per_attempt`; everything stops at `limit`.
 pub async fn flood(
     source: IpAddr,
     target: SocketAddr,
     attempts: usize,
     lanes: usize,
+    per_attempt: Duration,
     limit: Duration,
 ) -> Flood {
     let lanes = lanes.clamp(1, attempts.max(1));
@@ -182,12 +264,20 @@ pub async fn flood(
                     if left.is_zero() {
                         break;
                     }
-                    match timeout(left, connect_from(source, target)).await {
-                        Ok(Ok(stream)) => {
-                            out.connected += 1;
-                            drop(stream);
-                        }
-                        _ => out.failed += 1,
+                    let since = Instant::now();
+                    let Ok(Ok(mut stream)) = timeout(left, connect_from(source, target)).await
+                    else {
+                        out.failed += 1;
+                        continue;
+                    };
+                    out.connected += 1;
+                    let _ = stream.shutdown().await;
+                    let wait = per_attempt.min(deadline.saturating_duration_since(since));
+                    if wait_closed(&mut stream, since, wait)
+                        .await
+                        .closed_by_target()
+                    {
+                        out.closed_by_target += 1;
                     }
                 }
                 out
@@ -200,6 +290,7 @@ pub async fn flood(
         .fold(Flood::default(), |a, b| Flood {
             connected: a.connected + b.connected,
             failed: a.failed + b.failed,
+            closed_by_target: a.closed_by_target + b.closed_by_target,
         })
 }
 
@@ -418,7 +509,9 @@ impl HostilePeer {
         let mut exchange = NodeInfoExchange::from_info(&info).map_err(HandshakeError::NodeInfo)?;
         let mut ours = vec![0u8; exchange.pending_transmit()];
         let n = exchange.poll_transmit(&mut ours);
-        stream.write_all(&seal(secret.as_mut(), &ours[..n])?).await?;
+        stream
+            .write_all(&seal(secret.as_mut(), &ours[..n])?)
+            .await?;
         // Each round reads at least one byte or fails; bounded by time.
         loop {
             if let Some(sc) = secret.as_mut() {
@@ -434,7 +527,9 @@ impl HostilePeer {
                 std::mem::take(&mut pending)
             };
             let Some(sc) = secret.as_mut() else {
-                exchange.handle_input(&input).map_err(HandshakeError::NodeInfo)?;
+                exchange
+                    .handle_input(&input)
+                    .map_err(HandshakeError::NodeInfo)?;
                 continue;
             };
             let mut offset = 0;
@@ -444,7 +539,9 @@ impl HostilePeer {
                 if offset == input.len() || exchange.is_received() {
                     break;
                 }
-                offset += sc.handle_input(&input[offset..]).map_err(HandshakeError::Secret)?;
+                offset += sc
+                    .handle_input(&input[offset..])
+                    .map_err(HandshakeError::Secret)?;
             }
         }
         let remote_id = match secret.as_ref() {

@@ -77,12 +77,17 @@ replay_tests!(
     secret_frames,
     auth_sig,
     session,
+    switch_policy,
+    addrbook,
+    addrbook_json,
+    pex_reactor,
+    config_toml,
 );
 
 #[test]
 fn targets_are_all_replayed() {
     // Keep the list above in step with `TARGETS`.
-    assert_eq!(TARGETS.len(), 8);
+    assert_eq!(TARGETS.len(), 13);
 }
 
 #[test]

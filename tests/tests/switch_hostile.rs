@@ -107,7 +107,10 @@ impl Reactor<Tokio> for Recorder {
         if channel == ECHO {
             let _ = peer.try_send(channel, &msg);
         }
-        *log(&self.log).received.entry((peer.id(), channel)).or_default() += 1;
+        *log(&self.log)
+            .received
+            .entry((peer.id(), channel))
+            .or_default() += 1;
     }
 }
 
@@ -232,30 +235,64 @@ fn floods_from_few_addresses_do_not_starve_a_good_peer() {
         let stop = Arc::new(AtomicBool::new(false));
         let exchanging = keep_exchanging(good.clone(), stop.clone());
         let limit = Duration::from_secs(20);
-        let silent = tokio::spawn(hostile::silent(ip(127, 0, 0, 2), target, 500, limit));
+        let silent = tokio::spawn(hostile::silent(ip(127, 0, 0, 2), target, 500, 16, limit));
         let slow = tokio::spawn(hostile::slowloris(
             ip(127, 0, 0, 4),
             target,
             50,
+            16,
             Duration::from_secs(1),
             limit,
         ));
-        let flood = tokio::spawn(hostile::flood(ip(127, 0, 0, 5), target, 2_000, 8, limit));
+        let flood = tokio::spawn(hostile::flood(
+            ip(127, 0, 0, 5),
+            target,
+            2_000,
+            8,
+            Duration::from_secs(10),
+            Duration::from_secs(40),
+        ));
         // A second good peer arrives in the middle of the attack.
         sleep(Duration::from_millis(300)).await;
         let (late, late_connect) = good_peer(2, ip(127, 0, 0, 6), &switch).await;
         round_trip(&late, 0).await;
-        let (silent, slow, flood) = (silent.await.unwrap(), slow.await.unwrap(), flood.await.unwrap());
+        let (silent, slow, flood) = (
+            silent.await.unwrap(),
+            slow.await.unwrap(),
+            flood.await.unwrap(),
+        );
         stop.store(true, Ordering::Relaxed);
         let attacked = exchanging.await.unwrap();
 
         // Every hostile connection was closed by the switch: refused at once
         // or cut by its handshake deadline.
-        let still_open = |ends: &mut dyn Iterator<Item = End>| ends.filter(|e| !e.closed_by_target()).count();
-        assert_eq!(still_open(&mut silent.iter().copied()), 0, "silent left open");
-        assert_eq!(still_open(&mut slow.iter().map(|s| s.end)), 0, "slowloris left open");
-        assert!(slow.iter().all(|s| s.bytes_sent < 35), "no slowloris handshake finished");
+        let not_closed = |ends: &mut dyn Iterator<Item = End>| {
+            ends.filter(|e| !e.closed_by_target()).collect::<Vec<_>>()
+        };
+        let left = not_closed(&mut silent.iter().copied());
+        assert!(
+            left.is_empty(),
+            "silent not closed by the switch: {} {:?}",
+            left.len(),
+            &left[..left.len().min(5)]
+        );
+        let left = not_closed(&mut slow.iter().map(|s| s.end));
+        assert!(
+            left.is_empty(),
+            "slowloris not closed by the switch: {} {:?}",
+            left.len(),
+            &left[..left.len().min(5)]
+        );
+        assert!(
+            slow.iter().all(|s| s.bytes_sent < 35),
+            "no slowloris handshake finished"
+        );
         assert_eq!(flood.failed, 0, "the kernel took every flood connection");
+        assert_eq!(
+            flood.connected, 2_000,
+            "the flood ran to its end: {flood:?}"
+        );
+        assert_eq!(flood.closed_by_target, flood.connected, "flood left open");
         let quick = |ends: &mut dyn Iterator<Item = End>| {
             ends.filter(|e| matches!(e, End::ClosedByTarget(d) if *d < Duration::from_secs(1)))
                 .count()
@@ -264,27 +301,42 @@ fn floods_from_few_addresses_do_not_starve_a_good_peer() {
         let slow_quick = quick(&mut slow.iter().map(|s| s.end));
 
         // The switch counts a failed attempt just after it closed the socket.
-        wait_until("every admitted hostile counted failed", Duration::from_secs(10), || {
-            let s = switch.stats();
-            s.failed + s.added == s.accepted
-        })
+        wait_until(
+            "every admitted hostile counted failed",
+            Duration::from_secs(10),
+            || {
+                let s = switch.stats();
+                s.failed + s.added == s.accepted
+            },
+        )
         .await;
         let stats = switch.stats();
         let inbound = 500 + 50 + flood.connected as u64 + 2;
         assert_eq!(stats.accepted + stats.refused_total(), inbound, "{stats:?}");
-        assert!(stats.refused(Refusal::TooManyFromIp) >= 500 - 8, "{stats:?}");
+        assert!(stats.refused(Refusal::TooManyFromIp) > 0, "{stats:?}");
         assert_eq!(stats.added, 2, "only the good peers were added: {stats:?}");
-        assert_eq!(stats.failed, stats.accepted - 2, "every admitted hostile failed");
+        assert_eq!(
+            stats.failed,
+            stats.accepted - 2,
+            "every admitted hostile failed"
+        );
         {
             let log = log(&shared);
             assert_eq!(log.added.len(), 2);
-            assert!(log.removed.is_empty(), "a good peer was removed: {:?}", log.removed);
+            assert!(
+                log.removed.is_empty(),
+                "a good peer was removed: {:?}",
+                log.removed
+            );
         }
         assert!(good.disconnect_reason().is_none() && late.disconnect_reason().is_none());
 
         late.close().await.unwrap();
         let fds_after = fds_return_to(fds_before).await;
-        assert!(fds_after <= fds_before, "fds: {fds_before} before, {fds_after} after");
+        assert!(
+            fds_after <= fds_before,
+            "fds: {fds_before} before, {fds_after} after"
+        );
         println!(
             "admission: accepted {} (good 2), refused {:?}, failed handshakes {}",
             stats.accepted,
@@ -301,9 +353,14 @@ fn floods_from_few_addresses_do_not_starve_a_good_peer() {
             slow.iter().map(|s| s.bytes_sent).max().unwrap_or(0),
             flood.connected
         );
-        println!("admission: good peer connect quiet {first_connect:?}, under attack {late_connect:?}");
+        println!(
+            "admission: good peer connect quiet {first_connect:?}, under attack {late_connect:?}"
+        );
         println!("admission: round trips quiet {}", percentiles(quiet));
-        println!("admission: round trips under attack {}", percentiles(attacked));
+        println!(
+            "admission: round trips under attack {}",
+            percentiles(attacked)
+        );
         println!("admission: fds {fds_before} before, {fds_after} after");
         switch.stop().await;
     });
@@ -319,7 +376,7 @@ fn many_addresses_fill_the_handshake_cap_but_not_the_peer_set() {
         let fds_before = fd_count();
         let limit = Duration::from_secs(20);
         let silent: Vec<_> = (1..=100u8)
-            .map(|d| tokio::spawn(hostile::silent(ip(127, 0, 1, d), target, 1, limit)))
+            .map(|d| tokio::spawn(hostile::silent(ip(127, 0, 1, d), target, 1, 1, limit)))
             .collect();
         // While every handshake slot is taken, the connected peer is served.
         let attacked = round_trips(&good, 100).await;
@@ -328,10 +385,14 @@ fn many_addresses_fill_the_handshake_cap_but_not_the_peer_set() {
             ends.extend(s.await.unwrap());
         }
         assert!(ends.iter().all(|e| e.closed_by_target()), "{ends:?}");
-        wait_until("every admitted hostile counted failed", Duration::from_secs(10), || {
-            let s = switch.stats();
-            s.failed + s.added == s.accepted
-        })
+        wait_until(
+            "every admitted hostile counted failed",
+            Duration::from_secs(10),
+            || {
+                let s = switch.stats();
+                s.failed + s.added == s.accepted
+            },
+        )
         .await;
         let stats = switch.stats();
         assert_eq!(stats.accepted + stats.refused_total(), 101, "{stats:?}");
@@ -343,7 +404,10 @@ fn many_addresses_fill_the_handshake_cap_but_not_the_peer_set() {
         assert!(log(&shared).removed.is_empty());
         late.close().await.unwrap();
         let fds_after = fds_return_to(fds_before).await;
-        assert!(fds_after <= fds_before, "fds: {fds_before} before, {fds_after} after");
+        assert!(
+            fds_after <= fds_before,
+            "fds: {fds_before} before, {fds_after} after"
+        );
         println!(
             "distributed: accepted {}, refused too-many-handshakes {}, round trips {}",
             stats.accepted,
@@ -360,14 +424,18 @@ async fn hostile_listener(
     me: Identity,
     at: IpAddr,
 ) -> (SocketAddr, tokio::task::JoinHandle<Option<HostilePeer>>) {
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(at, 0)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(at, 0))
+        .await
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
         let (stream, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
             .await
             .ok()?
             .ok()?;
-        HostilePeer::handshake(stream, &me, Duration::from_secs(10)).await.ok()
+        HostilePeer::handshake(stream, &me, Duration::from_secs(10))
+            .await
+            .ok()
     });
     (addr, task)
 }
@@ -390,7 +458,10 @@ fn identity_lies_are_refused_with_typed_reasons() {
         let mut h = HostilePeer::connect(ip(127, 0, 0, 7), target, &liar, Duration::from_secs(5))
             .await
             .expect("the handshake itself completes");
-        assert!(h.wait_closed(Duration::from_secs(10)).await.is_some(), "liar kept");
+        assert!(
+            h.wait_closed(Duration::from_secs(10)).await.is_some(),
+            "liar kept"
+        );
         wait_until("the failed attempt", Duration::from_secs(5), || {
             switch.stats().failed == 1
         })
@@ -406,7 +477,10 @@ fn identity_lies_are_refused_with_typed_reasons() {
         // Outbound: an honest node, but not the one we meant to dial.
         let honest = Identity::new(22, NETWORK, &channel_ids());
         let (addr, task) = hostile_listener(honest, ip(127, 0, 0, 9)).await;
-        let err = switch.dial(NetAddr::new(other, addr.ip(), addr.port())).await.unwrap_err();
+        let err = switch
+            .dial(NetAddr::new(other, addr.ip(), addr.port()))
+            .await
+            .unwrap_err();
         assert_eq!(err, handshake_refused(NodeInfoError::DialedIdMismatch));
         drop(task.await.unwrap());
         assert!(log(&shared).added.is_empty());
@@ -441,7 +515,12 @@ fn identity_lies_are_refused_with_typed_reasons() {
 
 /// Connects a hostile peer, waits until the switch added it, sends `attack`;
 /// returns the peer, its ID and what was sent.
-async fn attack(switch: &Switch, shared: &Shared, seed: u8, attack: &Attack) -> (HostilePeer, NodeId, hostile::Sent) {
+async fn attack(
+    switch: &Switch,
+    shared: &Shared,
+    seed: u8,
+    attack: &Attack,
+) -> (HostilePeer, NodeId, hostile::Sent) {
     let me = Identity::new(seed, NETWORK, &channel_ids());
     let id = me.node_id();
     let target = switch.local_addr().unwrap();
@@ -503,7 +582,10 @@ fn crafted_input_after_the_handshake_is_cut_with_typed_reasons() {
         for (i, (input, expected)) in cases.iter().enumerate() {
             let (mut h, id, sent) = attack(&switch, &shared, 30 + i as u8, input).await;
             let reason = removed_reason(&shared, id).await;
-            assert_eq!(reason, DisconnectReason::Session(CloseReason::Conn(*expected)));
+            assert_eq!(
+                reason,
+                DisconnectReason::Session(CloseReason::Conn(*expected))
+            );
             assert!(h.wait_closed(Duration::from_secs(10)).await.is_some());
             lines.push(format!("{expected}: sent {} bytes", sent.bytes));
         }
@@ -516,9 +598,11 @@ fn crafted_input_after_the_handshake_is_cut_with_typed_reasons() {
         };
         let (h, id, sent) = attack(&switch, &shared, 40, &two).await;
         assert!(!sent.cut);
-        wait_until("the message of the two-member packet", Duration::from_secs(10), || {
-            log(&shared).received.contains_key(&(id, 0x30))
-        })
+        wait_until(
+            "the message of the two-member packet",
+            Duration::from_secs(10),
+            || log(&shared).received.contains_key(&(id, 0x30)),
+        )
         .await;
         assert!(!log(&shared).removed.contains_key(&id) && !h.is_closed());
         drop(h);
@@ -531,7 +615,10 @@ fn crafted_input_after_the_handshake_is_cut_with_typed_reasons() {
             println!("crafted: {l}");
         }
         println!("crafted: round trips quiet {}", percentiles(quiet));
-        println!("crafted: round trips under attack {}", percentiles(attacked));
+        println!(
+            "crafted: round trips under attack {}",
+            percentiles(attacked)
+        );
         switch.stop().await;
     });
 }
@@ -585,7 +672,11 @@ fn half_finished_messages_on_every_channel_are_cut_within_the_budget() {
             reason,
             DisconnectReason::Session(CloseReason::Conn(conn::CloseReason::PartialBudget))
         );
-        assert!(sent.cut && sent.bytes < tried, "sent {} of {tried}", sent.bytes);
+        assert!(
+            sent.cut && sent.bytes < tried,
+            "sent {} of {tried}",
+            sent.bytes
+        );
         // Round robin over ten channels is cut once 9/10 of what it holds
         // exceeds the budget (≈ 4.4 MiB held); growable buffers may double
         // that, plus buffers in flight. Without the budget it would hold 64 MiB.

@@ -43,7 +43,9 @@ pub struct NodeConfig {
     pub send_timeout: Duration,
     /// How long a TCP connect may take (default 3 s).
     pub dial_timeout: Duration,
-    /// Bytes per socket read and per socket write batch (default 64 KiB).
+    /// Most bytes per socket read and per socket write batch (default
+    /// 64 KiB); batches start at [`HANDSHAKE_IO_BUFFER`] and grow only
+    /// while the traffic fills them.
     pub io_buffer: usize,
     /// Unsent bytes the kernel may hold (Linux `TCP_NOTSENT_LOWAT`; default
     /// 128 KiB): beyond it data waits in the priority queues. `None`: the
@@ -82,16 +84,24 @@ impl NodeConfig {
     }
 }
 
-/// Socket batch size while the handshake runs: a sealed frame (1044 bytes)
-/// and a NodeInfo fit; the full `io_buffer` is taken only once the peer
-/// is authenticated.
+/// Socket batch size while the handshake runs and while a connection is
+/// quiet: a sealed frame (1044 bytes) and a NodeInfo fit; larger batches
+/// are taken only once the peer is authenticated and traffic fills them.
 pub const HANDSHAKE_IO_BUFFER: usize = 2048;
 
-/// A batch buffer that holds [`HANDSHAKE_IO_BUFFER`] bytes until the
-/// handshake is done, then `full`.
+/// How much a batch buffer grows when a batch filled it: bursts of a few
+/// frames take a few KiB, sustained bulk reaches `io_buffer` in three steps.
+const GROWTH: usize = 4;
+
+/// A batch buffer that adapts to the traffic: [`HANDSHAKE_IO_BUFFER`] bytes
+/// until the handshake is done; then [`GROWTH`] times larger (up to `full`)
+/// after each batch that filled it, and back to [`HANDSHAKE_IO_BUFFER`]
+/// after a batch that fit in that. An idle connection's last batches are
+/// small (pings, pongs), so it holds two small buffers, not two full ones.
 struct GrowingBuf {
     buf: Vec<u8>,
     full: usize,
+    authenticated: bool,
 }
 
 impl GrowingBuf {
@@ -100,6 +110,20 @@ impl GrowingBuf {
         GrowingBuf {
             buf: vec![0u8; full.min(HANDSHAKE_IO_BUFFER)],
             full,
+            authenticated: false,
+        }
+    }
+
+    /// The size for the next batch after one of `used` bytes.
+    fn next_len(&self, used: usize) -> usize {
+        let len = self.buf.len();
+        let small = self.full.min(HANDSHAKE_IO_BUFFER);
+        if used >= len && self.authenticated {
+            len.saturating_mul(GROWTH).min(self.full)
+        } else if used < small {
+            small
+        } else {
+            len
         }
     }
 }
@@ -108,12 +132,16 @@ impl IoBuf for GrowingBuf {
     fn bytes(&mut self) -> &mut [u8] {
         &mut self.buf
     }
+    fn grow(&mut self) {
+        self.authenticated = true;
+    }
     /// Called between batches (nothing pending), so the old contents can
     /// go. A fresh zeroed allocation (not `resize`, which writes every
     /// byte) leaves untouched pages unbacked until a batch needs them.
-    fn grow(&mut self) {
-        if self.buf.len() < self.full {
-            self.buf = vec![0u8; self.full];
+    fn fit(&mut self, used: usize) {
+        let len = self.next_len(used);
+        if len != self.buf.len() {
+            self.buf = vec![0u8; len];
         }
     }
 }
@@ -219,8 +247,8 @@ impl<P: Platform> Peer<P> {
         })
     }
 
-    /// Drives the connection (see [`Conn::run`]) with `io_buffer`-sized
-    /// batches, then shuts the write side down and lingers until the peer
+    /// Drives the connection (see [`Conn::run`]) with batches of up to
+    /// `io_buffer` bytes (smaller while the traffic is light), then shuts the write side down and lingers until the peer
     /// closes too, so nothing the peer has yet to read is reset.
     pub async fn serve<R: Read, W: Write + HalfClose>(
         self,
@@ -240,5 +268,45 @@ impl<P: Platform> Peer<P> {
             linger::<P, _>(&mut reader, rx.bytes(), conn.linger).await;
         }
         end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `used` sizes and returns the buffer length after each.
+    fn lengths(buf: &mut GrowingBuf, used: &[usize]) -> Vec<usize> {
+        used.iter()
+            .map(|&u| {
+                let u = u.min(buf.bytes().len());
+                buf.fit(u);
+                buf.bytes().len()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn stays_small_until_authenticated() {
+        let mut buf = GrowingBuf::new(64 * 1024);
+        assert_eq!(lengths(&mut buf, &[usize::MAX; 3]), [2048; 3]);
+    }
+
+    #[test]
+    fn grows_while_full_and_shrinks_when_quiet() {
+        let mut buf = GrowingBuf::new(64 * 1024);
+        buf.grow();
+        let full = usize::MAX;
+        assert_eq!(
+            lengths(&mut buf, &[full, full, full, full, 5000, 100, 1044]),
+            [8192, 32768, 65536, 65536, 65536, 2048, 2048]
+        );
+    }
+
+    #[test]
+    fn never_exceeds_a_small_io_buffer() {
+        let mut buf = GrowingBuf::new(1000);
+        buf.grow();
+        assert_eq!(lengths(&mut buf, &[usize::MAX, 10]), [1000, 1000]);
     }
 }

@@ -31,6 +31,7 @@
 //! ```
 
 use core::marker::PhantomData;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
@@ -38,7 +39,7 @@ use std::vec::Vec;
 
 use mconn::identity::{NetAddr, NodeId};
 use mconn::pex::{
-    AddrBook, BookConfig, BookFileError, KnownAddr, LoadOutcome, PexAction, PexConfig, PexMachine,
+    AddrBook, BookConfig, BookFile, BookFileError, KnownAddr, LoadOutcome, PexAction, PexConfig, PexMachine,
     PexPeer, Received, UnixTime, PEX_CHANNEL, PEX_MAX_MSG_SIZE, PEX_PRIORITY, PEX_SEND_QUEUE,
 };
 use mconn::switch::{ChannelDescriptor, DisconnectReason};
@@ -147,12 +148,40 @@ impl PexHandle {
     }
 }
 
+/// The book a [`PexReactor`] starts from: an [`AddrBook`] kept in memory,
+/// or a [`BookFile`] (from [`AddrBook::open`]) that the reactor saves back
+/// to its file.
+#[derive(Clone, Debug)]
+pub struct PexBook {
+    book: AddrBook,
+    path: Option<PathBuf>,
+}
+
+impl From<AddrBook> for PexBook {
+    fn from(book: AddrBook) -> Self {
+        PexBook { book, path: None }
+    }
+}
+
+impl From<BookFile> for PexBook {
+    fn from(file: BookFile) -> Self {
+        PexBook {
+            book: file.book,
+            path: Some(file.path),
+        }
+    }
+}
+
 /// CometBFT's PEX reactor on a [`Switch`]: channel `0x00` (priority 1,
 /// send queue 10, messages up to 64 000 bytes) and the rules of
 /// [`PexMachine`]. See the [module docs](self).
 pub struct PexReactor<RT: Runtime> {
     shared: Arc<Shared>,
     switch: Option<Switch<RT>>,
+    /// The peers as this reactor has seen them (in the order of its
+    /// inbox): an answer goes to the connection the request came on, never
+    /// to a newer connection of the same node that did not ask.
+    peers: BTreeMap<NodeId, SwitchPeer<RT>>,
     _runtime: PhantomData<fn() -> RT>,
 }
 
@@ -165,10 +194,37 @@ impl<RT: Runtime> core::fmt::Debug for PexReactor<RT> {
 }
 
 impl<RT: Runtime> PexReactor<RT> {
-    /// A reactor over `book`, kept in memory only (see
-    /// [`save_to`](Self::save_to)). Randomness comes from [`Runtime::rng`].
-    pub fn new(book: AddrBook, config: PexConfig) -> Self {
-        Self::build(book, config, None)
+    /// A reactor over `book`: an [`AddrBook`], kept in memory only (see
+    /// [`save_to`](Self::save_to)), or a [`BookFile`] from
+    /// [`AddrBook::open`], saved back to its file. Randomness comes from
+    /// [`Runtime::rng`].
+    ///
+    /// The seed documents' `book := p2p.NewAddrBook(addrBookFilePath);
+    /// pexReactor := p2p.NewPEXReactor(book); switch :=
+    /// NewSwitch([]Reactor{pexReactor, myReactor, ...})`, in Rust:
+    ///
+    /// ```no_run
+    /// # async fn demo<RT: mconn_driver::switch::Runtime, M: mconn_driver::switch::Reactor<RT>>(node: mconn_driver::NodeConfig, my_reactor: M) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::SystemTime;
+    /// use mconn::pex::{AddrBook, BookConfig, PexConfig, UnixTime};
+    /// use mconn::switch::SwitchConfig;
+    /// use mconn_driver::pex::PexReactor;
+    /// use mconn_driver::switch::Switch;
+    ///
+    /// let now = UnixTime::from_system_time(SystemTime::now());
+    /// let book = AddrBook::open("config/addrbook.json", BookConfig::default(), now, &mut rand_core::OsRng)?;
+    /// let pex = PexReactor::new(book, PexConfig::default());
+    /// let switch = Switch::<RT>::builder(node.clone(), SwitchConfig::new(node.key.node_id()))
+    ///     .reactor(pex)?
+    ///     .reactor(my_reactor)?
+    ///     .listen("0.0.0.0:26656".parse()?)
+    ///     .start()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn new(book: impl Into<PexBook>, config: PexConfig) -> Self {
+        let PexBook { book, path } = book.into();
+        Self::build(book, config, path)
     }
 
     /// The same reactor, saving its book to `path` (every `save_period`,
@@ -186,10 +242,10 @@ impl<RT: Runtime> PexReactor<RT> {
         book_config: BookConfig,
         config: PexConfig,
     ) -> Result<(Self, LoadOutcome), BookFileError> {
-        let path = path.into();
         let wall = UnixTime::from_system_time(SystemTime::now());
-        let (book, outcome) = AddrBook::load_or_new(&path, book_config, wall, &mut RT::rng())?;
-        Ok((Self::build(book, config, Some(path)), outcome))
+        let file = AddrBook::open(path, book_config, wall, &mut RT::rng())?;
+        let outcome = file.outcome.clone();
+        Ok((Self::new(file, config), outcome))
     }
 
     fn build(book: AddrBook, config: PexConfig, path: Option<PathBuf>) -> Self {
@@ -203,6 +259,7 @@ impl<RT: Runtime> PexReactor<RT> {
                 last_save_error: Mutex::new(None),
             }),
             switch: None,
+            peers: BTreeMap::new(),
             _runtime: PhantomData,
         }
     }
@@ -221,7 +278,8 @@ impl<RT: Runtime> PexReactor<RT> {
             return;
         };
         for action in actions {
-            if let Some((peer, msg)) = dispatch(&self.shared, switch, action) {
+            let own = |id: &NodeId| self.peers.get(id).cloned();
+            if let Some((peer, msg)) = dispatch(&self.shared, switch, action, own) {
                 if let Err(e) = peer.send(PEX_CHANNEL, &msg).await {
                     debug!("mconn pex: cannot send to {}: {}", peer.id(), e);
                 }
@@ -236,10 +294,11 @@ fn dispatch<RT: Runtime>(
     shared: &Arc<Shared>,
     switch: &Switch<RT>,
     action: PexAction,
+    peer_of: impl Fn(&NodeId) -> Option<SwitchPeer<RT>>,
 ) -> Option<(SwitchPeer<RT>, Vec<u8>)> {
     match action {
-        PexAction::Send { to, msg } => match switch.peers().get(&to) {
-            Some(peer) => return Some((peer.clone(), msg)),
+        PexAction::Send { to, msg } => match peer_of(&to) {
+            Some(peer) => return Some((peer, msg)),
             None => debug!("mconn pex: {} left before we could send", to),
         },
         PexAction::Dial(addr) => spawn_dial(shared.clone(), switch.clone(), addr),
@@ -261,6 +320,7 @@ fn dispatch<RT: Runtime>(
 fn spawn_dial<RT: Runtime>(shared: Arc<Shared>, switch: Switch<RT>, addr: NetAddr) {
     RT::spawn(async move {
         let result = switch.dial(addr).await;
+        let dialed = result.as_ref().ok().cloned();
         let actions = shared.act(|m| {
             let now = RT::now();
             match result {
@@ -272,8 +332,10 @@ fn spawn_dial<RT: Runtime>(shared: Arc<Shared>, switch: Switch<RT>, addr: NetAdd
                 }
             }
         });
+        // Sends go to the connection this dial made.
+        let peer_of = |id: &NodeId| dialed.clone().filter(|p| p.id() == *id);
         for action in actions {
-            if let Some((peer, msg)) = dispatch(&shared, &switch, action) {
+            if let Some((peer, msg)) = dispatch(&shared, &switch, action, peer_of) {
                 let _ = peer.try_send(PEX_CHANNEL, &msg);
             }
         }
@@ -306,12 +368,16 @@ impl<RT: Runtime> Reactor<RT> for PexReactor<RT> {
     }
 
     async fn add_peer(&mut self, peer: &SwitchPeer<RT>) {
+        self.peers.insert(peer.id(), peer.clone());
         let info = PexPeer::from(peer.entry());
         let actions = self.shared.act(|m| m.peer_added(RT::now(), info));
         self.carry_out(actions).await;
     }
 
     async fn remove_peer(&mut self, peer: &SwitchPeer<RT>, _reason: DisconnectReason) {
+        if self.peers.get(&peer.id()).map(|p| p.entry().conn) == Some(peer.entry().conn) {
+            self.peers.remove(&peer.id());
+        }
         let actions = self.shared.act(|m| m.peer_removed(RT::now(), &peer.id()));
         self.carry_out(actions).await;
     }

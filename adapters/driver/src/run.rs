@@ -74,6 +74,7 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
                     io.grow();
                     grown = true;
                 }
+                io.fit(end);
                 start = 0;
                 end = match reader.read(io.bytes()).await {
                     Ok(0) => return Disconnect::Eof,
@@ -161,6 +162,7 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
             if let Err(e) = self.write_all_noting_blocks(writer, &buf[..n]).await {
                 return Some(Disconnect::Io(e.kind()));
             }
+            io.fit(n);
         }
     }
 
@@ -247,14 +249,22 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
 }
 
 /// A socket batch buffer for [`Conn::run`]: a plain `[u8]`, or one that
-/// starts small and grows once the handshake is done (so a connection that
-/// never authenticates holds little memory).
+/// adapts its size to the traffic (so a connection that never
+/// authenticates, or sits idle, holds little memory).
 pub trait IoBuf {
     /// The buffer as it is now.
     fn bytes(&mut self) -> &mut [u8];
-    /// The handshake is done: take the full size (default: nothing to do).
-    /// Called only between batches, when the buffer holds nothing pending.
+    /// The handshake is done: the buffer may take its full size from now
+    /// on (default: nothing to do). Called only between batches, when the
+    /// buffer holds nothing pending.
     fn grow(&mut self) {}
+    /// A batch of `used` bytes was read or written through the buffer
+    /// (`used == bytes().len()`: it was full, more may be waiting): adapt
+    /// the size for the next one (default: nothing to do). Called only
+    /// between batches, when the buffer holds nothing pending.
+    fn fit(&mut self, used: usize) {
+        let _ = used;
+    }
 }
 
 impl IoBuf for [u8] {

@@ -379,6 +379,75 @@ impl AddrBook {
     }
 }
 
+/// An address book together with its file: what [`AddrBook::open`] gives
+/// (Go's `NewAddrBook(path)`). Hand it to the PEX reactor, which saves the
+/// book back to `path`, or keep it and call [`save`](Self::save).
+#[derive(Clone, Debug)]
+pub struct BookFile {
+    /// The book.
+    pub book: AddrBook,
+    /// The file it was read from (or will be created at) and is saved to.
+    pub path: PathBuf,
+    /// Whether the file was read, created or recovered from corruption.
+    pub outcome: LoadOutcome,
+}
+
+impl BookFile {
+    /// Writes the book to its file atomically ([`AddrBook::save`]).
+    pub fn save(&self) -> Result<(), BookFileError> {
+        self.book.save(&self.path)
+    }
+}
+
+impl AddrBook {
+    /// Opens the address book at `path`: [`load_or_new`](Self::load_or_new)
+    /// (no file: a new book; a corrupt one is moved aside), keeping the
+    /// path so the book can be saved back to it.
+    ///
+    /// The core reads no clock and no OS randomness: `now` decides which
+    /// saved bans are still in force, and `rng` draws a new book's key. A
+    /// node passes `UnixTime::from_system_time(SystemTime::now())` and an OS
+    /// RNG such as `rand_core::OsRng`.
+    ///
+    /// ```
+    /// use mconn::pex::{AddrBook, BookConfig, LoadOutcome, UnixTime};
+    /// # struct Rng(u64);
+    /// # impl rand_core::RngCore for Rng {
+    /// #     fn next_u32(&mut self) -> u32 { self.next_u64() as u32 }
+    /// #     fn next_u64(&mut self) -> u64 { self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); self.0 >> 11 }
+    /// #     fn fill_bytes(&mut self, d: &mut [u8]) { for b in d { *b = self.next_u64() as u8 } }
+    /// #     fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), rand_core::Error> { self.fill_bytes(d); Ok(()) }
+    /// # }
+    /// let dir = std::env::temp_dir().join(format!("mconn-open-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("addrbook.json");
+    /// # let _ = std::fs::remove_file(&path);
+    /// let now = UnixTime::from_system_time(std::time::SystemTime::now());
+    ///
+    /// let file = AddrBook::open(&path, BookConfig::default(), now, &mut Rng(1))?;
+    /// assert_eq!(file.outcome, LoadOutcome::Created);
+    /// file.save()?;
+    /// let again = AddrBook::open(&path, BookConfig::default(), now, &mut Rng(2))?;
+    /// assert_eq!(again.book.key(), file.book.key());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(
+        path: impl Into<PathBuf>,
+        cfg: BookConfig,
+        now: UnixTime,
+        rng: &mut impl rand_core::RngCore,
+    ) -> Result<BookFile, BookFileError> {
+        let path = path.into();
+        let (book, outcome) = Self::load_or_new(&path, cfg, now, rng)?;
+        Ok(BookFile {
+            book,
+            path,
+            outcome,
+        })
+    }
+}
+
 /// Renames `path` to the first free `<path>.corrupt-<n>`.
 fn move_aside(path: &Path) -> Result<PathBuf, BookFileError> {
     let mut name = path.as_os_str().to_os_string();

@@ -66,7 +66,7 @@ pub use book::{AddrBook, BOOK_KEY_LEN};
 pub use config::{BookConfig, MAX_BUCKETS_PER_ADDR};
 pub use error::{AddError, CapacityError};
 #[cfg(feature = "std")]
-pub use file::{BookFileError, BookFileErrorKind, EntryField, LoadOutcome};
+pub use file::{BookFile, BookFileError, BookFileErrorKind, EntryField, LoadOutcome};
 pub use known::{BucketKind, BucketList, KnownAddr, UnixTime};
 pub use reactor::{
     PexAction, PexConfig, PexMachine, PexPeer, PexView, Received, RequestLimiter, PEX_CHANNEL,

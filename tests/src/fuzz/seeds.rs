@@ -11,6 +11,8 @@ use mconn::wire::packet::Codec;
 use mconn::wire::pex::{self, NetAddress};
 use mconn::Instant;
 
+mod node;
+
 /// One seed: target name, file name, bytes.
 pub type Seed = (&'static str, String, Vec<u8>);
 
@@ -23,6 +25,7 @@ pub fn seeds() -> Vec<Seed> {
     pex(&mut out);
     secret(&mut out);
     session(&mut out);
+    node::seeds(&mut out);
     out
 }
 

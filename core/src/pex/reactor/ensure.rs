@@ -104,7 +104,10 @@ impl<R: RngCore> PexMachine<R> {
                     self.request(&id);
                 }
             }
-            if dialled == 0 {
+            // Not on the extra round an answer from a seed triggers: we
+            // just heard from a seed, and a seed that hangs up after
+            // answering would otherwise be redialled in a burst.
+            if dialled == 0 && ask_peer {
                 self.dial_seeds(now, view);
             }
         }

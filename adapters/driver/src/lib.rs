@@ -57,7 +57,9 @@ pub use run::{linger, IoBuf};
 #[cfg(feature = "std")]
 pub use socket2;
 #[cfg(feature = "std")]
-pub use std_glue::{ephemeral_key, std_instant, std_now, tune_socket};
+pub use std_glue::{
+    ephemeral_key, listen_socket, std_instant, std_now, tune_socket, LISTEN_BACKLOG,
+};
 
 pub use mconn;
 

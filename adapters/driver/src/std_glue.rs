@@ -62,3 +62,24 @@ pub fn tune_socket(socket: socket2::SockRef<'_>, unsent_limit: Option<u32>) -> s
     let _ = unsent_limit;
     Ok(())
 }
+
+/// The accept queue of a listener the switch binds (the kernel caps it at
+/// `net.core.somaxconn`). A short queue (128, the std default) overflows
+/// under a burst of connections: the kernel then completes some with SYN
+/// cookies that never reach `accept`, so admission cannot even refuse them.
+pub const LISTEN_BACKLOG: i32 = 4096;
+
+/// A non-blocking TCP listener on `addr` with a [`LISTEN_BACKLOG`] accept
+/// queue and `SO_REUSEADDR`, for an adapter to wrap.
+pub fn listen_socket(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}

@@ -127,7 +127,7 @@ impl mconn_driver::switch::Runtime for Smol {
     }
 
     async fn bind(addr: SocketAddr) -> io::Result<Async<TcpListener>> {
-        Async::<TcpListener>::bind(addr)
+        Async::new(mconn_driver::listen_socket(addr)?)
     }
 
     fn local_addr(listener: &Async<TcpListener>) -> io::Result<SocketAddr> {

@@ -164,7 +164,7 @@ impl mconn_driver::switch::Runtime for Tokio {
     }
 
     async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-        TcpListener::bind(addr).await
+        TcpListener::from_std(mconn_driver::listen_socket(addr)?)
     }
 
     fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {

@@ -34,6 +34,7 @@ mod config;
 mod event;
 mod fifo;
 mod keepalive;
+mod partial;
 mod rate;
 
 #[cfg(feature = "alloc")]
@@ -627,52 +628,6 @@ impl<B: ByteBuf> Inner<B> {
     fn channel_mut(&mut self, id: u8) -> Option<&mut Channel<B>> {
         let i = usize::from(self.index[usize::from(id)]).checked_sub(1)?;
         self.channels.get_mut(i)
-    }
-
-    /// Partial-message bytes outside the largest partial message, if
-    /// channel `i`'s partial message had `len` bytes.
-    fn partial_beyond_largest(&self, i: usize, len: usize) -> usize {
-        let (mut sum, mut largest) = (0usize, 0usize);
-        for (j, c) in self.channels.iter().enumerate() {
-            let open = if j == i { len } else { c.recv.open_len() };
-            sum = sum.saturating_add(open);
-            largest = largest.max(open);
-        }
-        sum - largest
-    }
-
-    /// When the stalest partial message runs out of time.
-    fn partial_deadline(&self) -> Option<Instant> {
-        let timeout = self.partial_timeout?;
-        self.channels
-            .iter()
-            .filter_map(|c| c.partial_at)
-            .min()
-            .map(|at| at + timeout)
-    }
-
-    /// The channel of a partial message whose time ran out, unless our own
-    /// input is stalled (then every expired clock restarts instead).
-    fn stale_partial(&mut self, now: Instant) -> Option<u8> {
-        let timeout = self.partial_timeout?;
-        let stalled = self.stalled;
-        for c in self.channels.iter_mut() {
-            if c.partial_at.is_some_and(|at| now >= at + timeout) {
-                if !stalled {
-                    return Some(c.cfg.id);
-                }
-                c.partial_at = Some(now);
-            }
-        }
-        None
-    }
-
-    fn restart_partial_clocks(&mut self, now: Instant) {
-        for c in self.channels.iter_mut() {
-            if c.partial_at.is_some() {
-                c.partial_at = Some(now);
-            }
-        }
     }
 
     fn release_lent(&mut self) {

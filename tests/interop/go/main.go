@@ -109,6 +109,8 @@ func main() {
 		err = runAddrClass(o)
 	case "pex":
 		err = runPex(o)
+	case "node":
+		err = runNode(o)
 	default:
 		err = fmt.Errorf("unknown scenario %q", o.scenario)
 	}

@@ -51,18 +51,18 @@ pub use json::addrbook_json;
 const IDS: u8 = 48;
 const MAX_OPS: usize = 4096;
 /// 2025-06-01T00:00:00Z.
-const START: u64 = 1_748_736_000;
+pub(super) const START: u64 = 1_748_736_000;
 /// The last time `addrbook.json` can hold (9999-12-31T23:59:59.999999Z).
 const MAX_JSON_MICROS: u64 = 253_402_300_799_999_999;
 
-fn node(n: u8) -> NodeId {
+pub(super) fn node(n: u8) -> NodeId {
     let mut id = [0x5a; 20];
     id[0] = n % IDS;
     NodeId(id)
 }
 
 /// An IP of class `class` (22 classes) varied by `x`.
-fn ip(class: u8, x: u8) -> IpAddr {
+pub(super) fn ip(class: u8, x: u8) -> IpAddr {
     let v6 = |segs: [u16; 8]| IpAddr::V6(Ipv6Addr::from(segs));
     let x16 = u16::from(x);
     let v4 = match class % 22 {
@@ -100,7 +100,7 @@ fn addr(input: &mut Input<'_>) -> NetAddr {
 
 /// The configuration, from `[sizes][spread][limits][times]`: a handful of
 /// buckets of a few entries (zeros included, which the book sanitizes).
-fn setup(input: &mut Input<'_>) -> BookConfig {
+pub(super) fn setup(input: &mut Input<'_>) -> BookConfig {
     let (sizes, spread, limits, times) = (input.u8(), input.u8(), input.u8(), input.u8());
     let small = |b: u8| usize::from(b & 3);
     let mut cfg = BookConfig {

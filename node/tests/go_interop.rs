@@ -193,9 +193,7 @@ impl GoNode {
                 }
                 Ok(v) => self.events.push(v),
                 Err(RecvTimeoutError::Timeout) => self.fail(&format!("no {ev:?} within {LIMIT:?}")),
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.fail(&format!("exited without {ev:?}"))
-                }
+                Err(RecvTimeoutError::Disconnected) => self.fail(&format!("exited without {ev:?}")),
             }
         }
     }
@@ -484,7 +482,11 @@ fn start_on_go_written_home(line: Line) {
 
     let (code, stdout, stderr) = Mconn::run(&["show-node-id", "--home", root_str]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(stdout.trim(), key_id, "show-node-id reads Go's node_key.json");
+    assert_eq!(
+        stdout.trim(),
+        key_id,
+        "show-node-id reads Go's node_key.json"
+    );
 
     let (node, id, rpc) = Mconn::start(&root, &go.addr());
     assert_eq!(id, key_id);
@@ -502,7 +504,11 @@ fn start_on_go_written_home(line: Line) {
     let (code, log) = node.interrupt();
     assert_eq!(code, 0, "{log}");
     assert!(log.contains("Address book saved"), "{log}");
-    assert_eq!(fs::read(&key_file).unwrap(), key_json, "node key kept as is");
+    assert_eq!(
+        fs::read(&key_file).unwrap(),
+        key_json,
+        "node key kept as is"
+    );
     assert!(
         root.join("config/addrbook.json").exists(),
         "the book goes where Go's config.toml says"

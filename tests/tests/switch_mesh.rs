@@ -123,7 +123,11 @@ async fn mesh<RT: Runtime>() {
     let expected: Vec<u32> = (0..MESSAGES).collect();
     for (i, log) in logs.iter().enumerate() {
         let log = log.lock().unwrap();
-        assert_eq!(log.len(), (NODES - 1) * CHANNELS.len(), "node {i}: senders × channels");
+        assert_eq!(
+            log.len(),
+            (NODES - 1) * CHANNELS.len(),
+            "node {i}: senders × channels"
+        );
         for ((from, ch), seqs) in log.iter() {
             assert_ne!(*from, switches[i].node_id());
             assert_eq!(seqs, &expected, "node {i} from {from} on {ch:#x}");

@@ -39,8 +39,9 @@ use std::vec::Vec;
 
 use mconn::identity::{NetAddr, NodeId};
 use mconn::pex::{
-    AddrBook, BookConfig, BookFile, BookFileError, KnownAddr, LoadOutcome, PexAction, PexConfig, PexMachine,
-    PexPeer, Received, UnixTime, PEX_CHANNEL, PEX_MAX_MSG_SIZE, PEX_PRIORITY, PEX_SEND_QUEUE,
+    AddrBook, BookConfig, BookFile, BookFileError, KnownAddr, LoadOutcome, PexAction, PexConfig,
+    PexMachine, PexPeer, Received, UnixTime, PEX_CHANNEL, PEX_MAX_MSG_SIZE, PEX_PRIORITY,
+    PEX_SEND_QUEUE,
 };
 use mconn::switch::{ChannelDescriptor, DisconnectReason};
 use mconn::Instant;

@@ -62,13 +62,16 @@ impl Reactor<Tokio> for MyReactor {
     }
 
     async fn add_peer(&mut self, peer: &SwitchPeer) {
-        let how = if peer.is_outbound() { "dialled" } else { "accepted" };
-        println!(
-            "{}: {how} {}",
-            self.name,
-            name_of(&self.names, &peer.id())
+        let how = if peer.is_outbound() {
+            "dialled"
+        } else {
+            "accepted"
+        };
+        println!("{}: {how} {}", self.name, name_of(&self.names, &peer.id()));
+        let _ = peer.try_send(
+            MY_CHANNEL_ID,
+            format!("hello from {}", self.name).as_bytes(),
         );
-        let _ = peer.try_send(MY_CHANNEL_ID, format!("hello from {}", self.name).as_bytes());
     }
 
     async fn receive(&mut self, _channel: u8, peer: &SwitchPeer, msg: Vec<u8>) {

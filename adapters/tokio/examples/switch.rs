@@ -31,7 +31,12 @@ impl Reactor<Tokio> for MyReactor {
 
     async fn receive(&mut self, _channel: u8, peer: &SwitchPeer, msg: Vec<u8>) {
         let from = peer.id().to_string();
-        println!("{} <- {}…: {}", self.name, &from[..8], String::from_utf8_lossy(&msg));
+        println!(
+            "{} <- {}…: {}",
+            self.name,
+            &from[..8],
+            String::from_utf8_lossy(&msg)
+        );
         let _ = self.seen.send(());
     }
 }

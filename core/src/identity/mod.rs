@@ -16,9 +16,9 @@ mod net_addr;
 mod zip215;
 
 pub use addr::{PeerAddr, PeerAddrError};
-pub use net_addr::{NetAddr, NetAddrError};
 #[cfg(feature = "std")]
 pub use json::NodeKeyFileError;
+pub use net_addr::{NetAddr, NetAddrError};
 
 use core::{fmt, str::FromStr};
 use rand_core::CryptoRngCore;

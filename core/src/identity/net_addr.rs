@@ -88,10 +88,9 @@ impl NetAddr {
     /// An address from a PEX message: the ID must be 40 hex characters, the
     /// IP Go's textual form (IPv4 or IPv6 without brackets), the port ≤ 65535.
     pub fn from_wire(a: &NetAddress<'_>) -> Result<Self, NetAddrError> {
-        let id = a
-            .id
-            .parse()
-            .map_err(|e| NetAddrError::Syntax(PeerAddrError::InvalidId(e)))?;
+        let id =
+            a.id.parse()
+                .map_err(|e| NetAddrError::Syntax(PeerAddrError::InvalidId(e)))?;
         let ip = a.ip.parse::<IpAddr>().map_err(|_| NetAddrError::NotAnIp)?;
         let port = u16::try_from(a.port).map_err(|_| NetAddrError::PortRange)?;
         Ok(Self::new(id, ip, port))
@@ -109,9 +108,16 @@ impl NetAddr {
     /// assert_eq!((w.ip, w.port), ("1.2.3.4", 26656));
     /// assert_eq!(NetAddr::from_wire(&w), Ok(a));
     /// ```
-    pub fn to_wire<'b>(&self, id_buf: &'b mut [u8; 40], ip_buf: &'b mut [u8; 46]) -> NetAddress<'b> {
+    pub fn to_wire<'b>(
+        &self,
+        id_buf: &'b mut [u8; 40],
+        ip_buf: &'b mut [u8; 46],
+    ) -> NetAddress<'b> {
         let id = self.id.write_hex(id_buf);
-        let mut w = SliceWriter { buf: ip_buf, len: 0 };
+        let mut w = SliceWriter {
+            buf: ip_buf,
+            len: 0,
+        };
         let _ = fmt::write(&mut w, format_args!("{}", self.ip));
         let len = w.len;
         NetAddress {
@@ -156,7 +162,12 @@ impl fmt::Display for NetAddr {
 #[cfg(feature = "defmt")]
 impl defmt::Format for NetAddr {
     fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(f, "{}@{}", self.id, defmt::Display2Format(&self.socket_addr()));
+        defmt::write!(
+            f,
+            "{}@{}",
+            self.id,
+            defmt::Display2Format(&self.socket_addr())
+        );
     }
 }
 
@@ -202,6 +213,9 @@ mod tests {
         let wire = |id, ip, port| NetAddr::from_wire(&NetAddress { id, ip, port });
         assert_eq!(wire(ID, "1.2.3.4", 70000), Err(NetAddrError::PortRange));
         assert_eq!(wire(ID, "[::1]", 1), Err(NetAddrError::NotAnIp));
-        assert!(matches!(wire("xyz", "1.2.3.4", 1), Err(NetAddrError::Syntax(_))));
+        assert!(matches!(
+            wire("xyz", "1.2.3.4", 1),
+            Err(NetAddrError::Syntax(_))
+        ));
     }
 }

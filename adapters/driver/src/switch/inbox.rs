@@ -6,7 +6,9 @@ use core::task::{Context, Poll, Waker};
 use std::collections::VecDeque;
 use std::vec::Vec;
 
-use mconn::switch::{Admit, ChannelDescriptor, DisconnectReason, InboxBudget, ReactorId, RouteError, Routes};
+use mconn::switch::{
+    Admit, ChannelDescriptor, DisconnectReason, InboxBudget, ReactorId, RouteError, Routes,
+};
 
 use super::{Runtime, SwitchPeer};
 
@@ -122,7 +124,11 @@ impl<RT: Runtime> Inboxes<RT> {
         }
     }
 
-    pub(crate) fn poll_next(&mut self, reactor: ReactorId, cx: &mut Context<'_>) -> Poll<Delivery<RT>> {
+    pub(crate) fn poll_next(
+        &mut self,
+        reactor: ReactorId,
+        cx: &mut Context<'_>,
+    ) -> Poll<Delivery<RT>> {
         let Some(q) = self.queues.get_mut(reactor.0) else {
             return Poll::Ready(Delivery::Stop);
         };

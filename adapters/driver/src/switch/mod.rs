@@ -179,7 +179,11 @@ impl<RT: Runtime> SwitchBuilder<RT> {
         config.our_id = node.key.node_id();
         node.channels = inboxes.routes.channels().collect();
         let listener = match listen {
-            Some(addr) => Some(RT::bind(addr).await.map_err(|e| SwitchError::Bind(e.kind()))?),
+            Some(addr) => Some(
+                RT::bind(addr)
+                    .await
+                    .map_err(|e| SwitchError::Bind(e.kind()))?,
+            ),
             None => None,
         };
         let local_addr = match &listener {
@@ -306,7 +310,10 @@ impl<RT: Runtime> Inner<RT> {
                     c.reasons.insert(conn, reason);
                     if let Some(p) = c.peers.get(&conn) {
                         let p = p.connection().clone();
-                        if matches!(reason, DisconnectReason::Requested | DisconnectReason::Stopping) {
+                        if matches!(
+                            reason,
+                            DisconnectReason::Requested | DisconnectReason::Stopping
+                        ) {
                             RT::spawn(async move {
                                 let _ = p.close().await;
                             });

@@ -206,8 +206,12 @@ async fn connection_task<RT: Runtime>(
 ) {
     let _guard = TaskGuard(inner.clone());
     let outbound = dialed.is_some();
-    let peer = match Peer::<OnRuntime<RT>>::new(&inner.node, outbound, dialed.map(|a| a.id), RT::ephemeral_key())
-    {
+    let peer = match Peer::<OnRuntime<RT>>::new(
+        &inner.node,
+        outbound,
+        dialed.map(|a| a.id),
+        RT::ephemeral_key(),
+    ) {
         Ok(p) => p,
         Err(e) => {
             warn!("mconn switch: cannot set up a connection: {:?}", e);
@@ -245,7 +249,10 @@ async fn connection_task<RT: Runtime>(
                 Outcome::Added
             }
             Err(refusal) => {
-                debug!("mconn switch: refused peer {} ({}): {}", id, remote, refusal);
+                debug!(
+                    "mconn switch: refused peer {} ({}): {}",
+                    id, remote, refusal
+                );
                 peer.abort();
                 Outcome::Refused
             }

@@ -543,4 +543,30 @@ mod tests {
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
         fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn open_keeps_the_path_and_recovers_a_corrupt_file() {
+        let dir = std::env::temp_dir().join(std::format!("mconn-book-open-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("addrbook.json");
+        let now = UnixTime::from_secs(1_700_000_000);
+        let cfg = BookConfig::default();
+        fs::write(&path, b"{\"key\": 7").unwrap();
+
+        let file = AddrBook::open(&path, cfg, now, &mut rand_core::OsRng).unwrap();
+        assert_eq!(file.path, path);
+        let LoadOutcome::Recovered { error, moved_to } = &file.outcome else {
+            panic!("{:?}", file.outcome);
+        };
+        assert!(error.is_corrupt());
+        assert_eq!(fs::read(moved_to).unwrap(), b"{\"key\": 7");
+        assert!(file.book.is_empty() && !path.exists());
+
+        file.save().unwrap();
+        let again = AddrBook::open(&path, cfg, now, &mut rand_core::OsRng).unwrap();
+        assert!(matches!(again.outcome, LoadOutcome::Loaded(_)));
+        assert_eq!(again.book.key(), file.book.key());
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -1,5 +1,6 @@
 //! [`PeerManager`]: the peer set and every rule about who may connect.
 
+use crate::session::CloseReason;
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
@@ -254,7 +255,8 @@ impl<R: RngCore> PeerManager<R> {
     /// An added peer's connection ended: [`Action::PeerRemoved`] is queued
     /// and a persistent ID's redial scheduled (from attempt 1 after a
     /// connection that lasted `persistent_stable_after`, continuing the
-    /// backoff otherwise or after a bad report). A `conn` still in its
+    /// backoff otherwise or after a bad report). A session that closed for
+    /// the peer's fault counts as a bad report (cooldown). A `conn` still in its
     /// handshake is treated as [`connect_failed`](Self::connect_failed).
     pub fn peer_closed(&mut self, now: Instant, conn: ConnId, reason: DisconnectReason) {
         let Some(peer) = self.peers.remove(&conn) else {
@@ -267,6 +269,20 @@ impl<R: RngCore> PeerManager<R> {
         self.actions
             .push_back(Action::PeerRemoved { conn, id, reason });
         self.stats.removed += 1;
+        // The connection itself caught the peer misbehaving (bad bytes, a
+        // ping flood, an unknown channel, an oversize or stale message):
+        // treated like a bad report, so it is not readmitted or redialled
+        // at once. A missing pong is not misbehaviour (a bad network).
+        if let DisconnectReason::Session(r) = reason {
+            let silent = r == CloseReason::Conn(crate::conn::CloseReason::PongTimeout);
+            if r.is_peer_fault() && !silent {
+                self.stats.bad_reports += 1;
+                match self.persistent.iter_mut().find(|p| p.addr.id == id) {
+                    Some(p) => p.misbehaved = true,
+                    None => self.start_cooldown(now, id),
+                }
+            }
+        }
         let lasted = now.saturating_duration_since(since) >= self.config.persistent_stable_after;
         let redial = if lasted {
             Redial::Restart

@@ -342,6 +342,29 @@ fn cooling_down_after_a_bad_report_then_expiry() {
 }
 
 #[test]
+fn a_session_closed_for_misbehaviour_cools_down_but_a_missing_pong_does_not() {
+    use crate::conn::CloseReason as Conn;
+    use crate::session::CloseReason;
+    let mut m = manager(config());
+    let flood = inbound_peer(&mut m, at(0), 4);
+    let quiet = inbound_peer(&mut m, at(0), 5);
+    drain(&mut m);
+    let bad = DisconnectReason::Session(CloseReason::Conn(Conn::PingFlood));
+    m.peer_closed(at(1), flood, bad);
+    let gone = DisconnectReason::Session(CloseReason::Conn(Conn::PongTimeout));
+    m.peer_closed(at(1), quiet, gone);
+    assert_eq!(m.dial(at(2), addr(4)), Err(Refusal::CoolingDown));
+    assert!(m.is_cooling_down(at(60), &id(4)));
+    assert!(!m.is_cooling_down(at(61), &id(4)));
+    assert!(
+        !m.is_cooling_down(at(2), &id(5)),
+        "a bad network is not misbehaviour"
+    );
+    m.dial(at(2), addr(5)).unwrap();
+    assert_eq!(m.stats().bad_reports, 1);
+}
+
+#[test]
 fn cooldowns_are_bounded_and_forget_the_earliest_expiry() {
     let mut c = config();
     c.max_cooldowns = 2;

@@ -20,6 +20,9 @@
 //! cargo test -p mconn --test pex_eclipse -- --nocapture
 //! ```
 
+mod common;
+use common::Rng;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -30,31 +33,6 @@ use mconn::pex::{
 };
 use mconn::wire::pex::{self as wire, NetAddress, PexMessage};
 use mconn::Instant;
-
-/// SplitMix64: a small deterministic RNG for the machine and the book.
-struct Rng(u64);
-
-impl rand_core::RngCore for Rng {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for b in dest {
-            *b = self.next_u64() as u8;
-        }
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
 
 const WALL: UnixTime = UnixTime::from_secs(1_700_000_000);
 /// Honest addresses in the victim's book, each in its own /16.

@@ -1,6 +1,9 @@
 //! The PEX reactor's rules (`mconn::pex::PexMachine`, spec §6) with a fake
 //! switch view and simulated time.
 
+mod common;
+use common::Rng;
+
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -21,31 +24,6 @@ mod ensure;
 mod messages;
 #[path = "pex_reactor/seed.rs"]
 mod seed;
-
-/// SplitMix64: a small deterministic RNG for the machine and the book.
-struct Rng(u64);
-
-impl rand_core::RngCore for Rng {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for b in dest {
-            *b = self.next_u64() as u8;
-        }
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
 
 /// The switch as PEX sees it.
 #[derive(Default)]

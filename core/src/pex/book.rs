@@ -322,7 +322,14 @@ impl AddrBook {
             let Some(mut e) = self.banned.remove(&id) else {
                 continue;
             };
-            if self.entries.contains_key(&id) || self.subnet_full(e.addr.ip) {
+            // Since the ban, the address may have become ours or its ID
+            // private: such an entry is dropped, never reinstated.
+            if self.entries.contains_key(&id)
+                || self.subnet_full(e.addr.ip)
+                || self.is_our_address(&e.addr)
+                || self.private_ids.contains(&id)
+                || self.private_ids.contains(&e.src.id)
+            {
                 continue;
             }
             e.kind = BucketKind::New;

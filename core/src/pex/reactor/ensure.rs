@@ -195,6 +195,10 @@ impl<R: RngCore> PexMachine<R> {
 
     /// Dials the next seed in the queue, if any (seeds have no backoff).
     pub(super) fn dial_next_seed(&mut self, now: Instant) {
+        // Seeds share the bound on dials in flight (a later round retries).
+        if self.pending.len() >= self.cfg.max_pending_dials {
+            return;
+        }
         let Some(seed) = self.seed_queue.pop() else {
             return;
         };

@@ -4,12 +4,15 @@
 //! ```text
 //! cargo run --release -p mconn-bench -- [--quick] [--out DIR] [--only LIST] [--runs N]
 //!                                       [--peers N] [--no-go]
+//! cargo run --release -p mconn-bench -- --soak MINUTES [--soak-churn N] [--out DIR]
 //! ```
 //!
 //! `LIST` is a comma-separated subset of
 //! `allocs,ceilings,throughput,latency,peers,netem,switch`.
 //! Writes `results.json`, `results.md` and `chart.svg` into `DIR`
-//! (default `target/mconn-bench`) and prints the table.
+//! (default `target/mconn-bench`) and prints the table. `--soak` runs only
+//! the soak (see [`soak`]), writing `soak.{json,md,svg}` and exiting non-zero
+//! if it failed.
 
 mod adapter;
 mod allocs;
@@ -19,6 +22,7 @@ mod latency;
 mod net;
 mod peers;
 mod report;
+mod soak;
 mod stats;
 mod switch;
 mod throughput;
@@ -52,11 +56,13 @@ struct Args {
     runs: Option<usize>,
     peers: Option<usize>,
     no_go: bool,
+    soak: Option<f64>,
+    soak_churn: Option<usize>,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: mconn-bench [--quick] [--out DIR] [--only {}] [--runs N] [--peers N] [--no-go]\n       mconn-bench --replot DIR",
+        "usage: mconn-bench [--quick] [--out DIR] [--only {}] [--runs N] [--peers N] [--no-go]\n       mconn-bench --soak MINUTES [--soak-churn N] [--out DIR]\n       mconn-bench --replot DIR",
         SCENARIOS.join(",")
     );
     std::process::exit(2)
@@ -70,6 +76,8 @@ fn parse_args() -> Args {
         runs: None,
         peers: None,
         no_go: false,
+        soak: None,
+        soak_churn: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -94,6 +102,21 @@ fn parse_args() -> Args {
             }
             "--peers" => {
                 a.peers = Some(
+                    it.next()
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or_else(|| usage()),
+                )
+            }
+            "--soak" => {
+                a.soak = Some(
+                    it.next()
+                        .and_then(|n| n.parse().ok())
+                        .filter(|m: &f64| *m > 0.0)
+                        .unwrap_or_else(|| usage()),
+                )
+            }
+            "--soak-churn" => {
+                a.soak_churn = Some(
                     it.next()
                         .and_then(|n| n.parse().ok())
                         .unwrap_or_else(|| usage()),
@@ -380,6 +403,9 @@ fn main() {
             Duration::from_micros(arg(4, 0) as u64),
         ),
         Some("__mconn-switch-hub") => switch::hub_main(arg(2, 1000), arg(3, peers::PEER_IO_BUF)),
+        Some("__mconn-soak-hub") => {
+            soak::hub_main(arg(2, 520), Duration::from_millis(arg(3, 5000) as u64))
+        }
         _ => {}
     }
     if argv.get(1).map(String::as_str) == Some("--replot") {
@@ -389,6 +415,9 @@ fn main() {
     let args = parse_args();
     let want = |s: &str| args.only.iter().any(|o| o == s);
     peers::raise_nofile();
+    if let Some(minutes) = args.soak {
+        run_soak(minutes, args.soak_churn.unwrap_or(500), &args.out);
+    }
     let started = Instant::now();
     let machine = machine();
     let go = if args.no_go {
@@ -548,6 +577,28 @@ fn main() {
         args.out.display(),
         started.elapsed().as_secs_f64()
     );
+}
+
+/// `--soak MINUTES`: runs the soak, prints its table, exits 1 if it failed.
+fn run_soak(minutes: f64, churn: usize, out: &std::path::Path) -> ! {
+    match soak::run(minutes, churn, out) {
+        Ok((samples, failures)) => {
+            println!("{}", soak::table(&samples));
+            eprintln!("wrote {}/soak.{{json,md,svg}}", out.display());
+            if failures.is_empty() {
+                println!("soak passed");
+                std::process::exit(0)
+            }
+            for f in &failures {
+                println!("soak FAILED: {f}");
+            }
+            std::process::exit(1)
+        }
+        Err(e) => {
+            eprintln!("soak: {e}");
+            std::process::exit(1)
+        }
+    }
 }
 
 /// `--replot DIR`: re-renders `results.md` and `chart.svg` from `DIR/results.json`.

@@ -28,8 +28,8 @@ pub use mconn_ops::mconn_ops;
 pub use node_info::node_info;
 pub use packet_stream::packet_stream;
 pub use pex::pex;
-pub use secret::{auth_sig, secret_frames, secret_handshake};
 pub use pex_reactor::pex_reactor;
+pub use secret::{auth_sig, secret_frames, secret_handshake};
 pub use session::session;
 pub use switch::switch_policy;
 

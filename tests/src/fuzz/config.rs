@@ -21,7 +21,10 @@ pub fn config_toml(data: &[u8]) {
         Ok(config) => config,
         Err(e) => {
             let printed = e.to_string();
-            assert!(!printed.contains('\n'), "error on several lines: {printed:?}");
+            assert!(
+                !printed.contains('\n'),
+                "error on several lines: {printed:?}"
+            );
             if let Some(line) = e.line {
                 let lines = text.split('\n').count();
                 assert!((1..=lines).contains(&line), "line {line} of {lines}");
@@ -41,6 +44,13 @@ pub fn config_toml(data: &[u8]) {
         Ok(again) => again,
         Err(e) => panic!("our own config.toml does not parse: {e}\n{written}"),
     };
-    assert_eq!(again, config, "to_toml → from_toml changed the config:\n{written}");
-    assert_eq!(again.to_toml(), written, "writing a re-read config changes it");
+    assert_eq!(
+        again, config,
+        "to_toml → from_toml changed the config:\n{written}"
+    );
+    assert_eq!(
+        again.to_toml(),
+        written,
+        "writing a re-read config changes it"
+    );
 }

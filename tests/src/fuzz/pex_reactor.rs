@@ -42,14 +42,15 @@ use core::time::Duration;
 
 use mconn::identity::{NetAddr, NodeId};
 use mconn::pex::{
-    AddrBook, PexAction, PexConfig, PexMachine, PexPeer, PexView, Received, UnixTime,
-    PEX_CHANNEL, PEX_MAX_MSG_SIZE,
+    AddrBook, PexAction, PexConfig, PexMachine, PexPeer, PexView, Received, UnixTime, PEX_CHANNEL,
+    PEX_MAX_MSG_SIZE,
 };
 use mconn::switch::{Misbehaviour, Refusal};
 use mconn::wire::pex::{self as wire, NetAddress, PexMessage};
 use mconn::Instant;
 
 use super::addrbook::{self, check_book};
+use super::mconn_ops::trace;
 use super::seeds::Seed;
 use super::{Input, Rng};
 
@@ -113,7 +114,10 @@ fn setup(input: &mut Input<'_>) -> (PexConfig, usize) {
     let (mode, periods, limits, caps) = (input.u8(), input.u8(), input.u8(), input.u8());
     let pick = |b: u8, choices: [Duration; 4]| choices[usize::from(b & 3)];
     let secs = Duration::from_secs;
-    let period = pick(periods, [secs(1), secs(5), secs(30), Duration::from_millis(1)]);
+    let period = pick(
+        periods,
+        [secs(1), secs(5), secs(30), Duration::from_millis(1)],
+    );
     let seeds = (0..mode >> 1 & 3)
         .map(|i| {
             let ip = IpAddr::V4(Ipv4Addr::new(77, i, 0, 1));
@@ -195,7 +199,12 @@ struct Harness {
 
 impl Harness {
     fn op(&mut self, input: &mut Input<'_>) {
-        match input.u8() % 12 {
+        let code = input.u8() % 12;
+        if trace() {
+            let pending = self.m.num_pending_dials();
+            eprintln!("{:?} op {code} (pending {pending}) {:?}", self.now, input);
+        }
+        match code {
             0 => {
                 let (n, flags, class, x) = (input.u8(), input.u8(), input.u8(), input.u8());
                 self.add_peer(addrbook::node(n), flags, class, x);
@@ -306,7 +315,11 @@ impl Harness {
         let state = self.tracked.get(&from).cloned();
         let received = self.m.receive(self.now, &from, msg);
         let Some(state) = state.filter(|t| !t.leaving) else {
-            assert_eq!(received, Received::Ignored, "from an unknown or leaving peer");
+            assert_eq!(
+                received,
+                Received::Ignored,
+                "from an unknown or leaving peer"
+            );
             return self.expect_quiet();
         };
         let bad_message = Misbehaviour::BadMessage {
@@ -368,7 +381,11 @@ impl Harness {
                 }
             }
             Received::Rejected(Misbehaviour::PexRequestTooSoon) => {
-                assert!(state.answered >= burst, "refused after {} requests", state.answered);
+                assert!(
+                    state.answered >= burst,
+                    "refused after {} requests",
+                    state.answered
+                );
                 assert!(!waited, "refused a request that waited the interval");
             }
             r => panic!("a request got {r:?}"),
@@ -426,7 +443,11 @@ impl Harness {
             self.m.handle_timeout(self.now, &self.sw);
             self.expect(Cause::Timer);
             let next = self.m.poll_timeout().expect("PEX always has a deadline");
-            assert!(next >= self.now, "deadline {next:?} in the past at {:?}", self.now);
+            assert!(
+                next >= self.now,
+                "deadline {next:?} in the past at {:?}",
+                self.now
+            );
             if next > self.now {
                 return;
             }
@@ -449,6 +470,9 @@ impl Harness {
             let Some(action) = self.m.poll_action() else {
                 break;
             };
+            if trace() {
+                eprintln!("  {cause:?} -> {action:?}");
+            }
             assert_ne!(cause, Cause::Quiet, "unexpected {action:?}");
             match action {
                 PexAction::Send { to, msg } => self.check_send(cause, to, &msg),
@@ -485,7 +509,10 @@ impl Harness {
         assert!(saves <= 1, "{saves} saves in one call");
         if cause == Cause::Timer && !self.cfg.seed_mode {
             // `ensure_peers` dials at most the outbound room.
-            assert!(book_dials <= room, "{book_dials} dials for {room} free slots");
+            assert!(
+                book_dials <= room,
+                "{book_dials} dials for {room} free slots"
+            );
         }
     }
 
@@ -496,15 +523,25 @@ impl Harness {
     }
 
     fn check_send(&mut self, cause: Cause, to: NodeId, msg: &[u8]) {
-        assert!(msg.len() <= PEX_MAX_MSG_SIZE, "{} byte PEX message", msg.len());
-        let state = self.tracked.get_mut(&to).expect("sends go to tracked peers");
+        assert!(
+            msg.len() <= PEX_MAX_MSG_SIZE,
+            "{} byte PEX message",
+            msg.len()
+        );
+        let state = self
+            .tracked
+            .get_mut(&to)
+            .expect("sends go to tracked peers");
         assert!(self.sw.connected.contains_key(&to));
         match PexMessage::decode(msg) {
             Ok(PexMessage::Request) => {
                 assert!(!state.requested, "second request to {to} outstanding");
                 assert!(!state.leaving, "request to leaving {to}");
                 let on_add = cause == Cause::Added(to);
-                assert!(on_add || cause == Cause::Timer, "request to {to} on {cause:?}");
+                assert!(
+                    on_add || cause == Cause::Timer,
+                    "request to {to} on {cause:?}"
+                );
                 state.requested = true;
             }
             Ok(PexMessage::Addrs(list)) => {
@@ -545,7 +582,10 @@ pub fn pex_reactor(data: &[u8]) {
     let book_cfg = addrbook::setup(&mut input);
     let mut rng = Rng::new(u64::from(input.u8()));
     let book = AddrBook::new(book_cfg, &mut rng);
-    let (origin, wall) = (Instant::from_millis(5), UnixTime::from_secs(addrbook::START));
+    let (origin, wall) = (
+        Instant::from_millis(5),
+        UnixTime::from_secs(addrbook::START),
+    );
     let m = PexMachine::new(book, cfg.clone(), rng, origin, wall);
     let mut h = Harness {
         cfg: m.config().clone(),
@@ -560,7 +600,11 @@ pub fn pex_reactor(data: &[u8]) {
         wall,
         live: BTreeSet::new(),
     };
-    assert_eq!(h.m.poll_timeout(), Some(origin), "the first round is due at once");
+    assert_eq!(
+        h.m.poll_timeout(),
+        Some(origin),
+        "the first round is due at once"
+    );
     h.timer(false);
     for _ in 0..MAX_OPS {
         if input.is_empty() {
@@ -609,7 +653,9 @@ pub(super) fn seeds(out: &mut Vec<Seed>) {
         d.extend_from_slice(&[ADVANCE, 250, TIMER, ADDRS, 0, 3]);
         d.extend_from_slice(&[9, 0, 9, 5, 10, 1, 10, 6, 11, 0, 11, 7]);
         d.extend_from_slice(&[RAW, 2, 3, 0x0a, 0x01, 0xff, DISCONNECT]);
-        d.extend_from_slice(&[ADVANCE, 255, TIMER, OUTCOME, 1, 2, ADVANCE, 140, OUTCOME, 0, 0]);
+        d.extend_from_slice(&[
+            ADVANCE, 255, TIMER, OUTCOME, 1, 2, ADVANCE, 140, OUTCOME, 0, 0,
+        ]);
         out.push(("pex_reactor", format!("seed-{name}"), d));
     }
 }

@@ -43,12 +43,14 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use core::time::Duration;
 
 use mconn::identity::{NetAddr, NodeId};
+use mconn::session::CloseReason;
 use mconn::switch::{
     Action, Attempt, Backoff, ConnId, ConnectFailure, Direction, DisconnectReason, Misbehaviour,
     PeerEntry, PeerInfo, PeerManager, Refusal, Report, SwitchConfig,
 };
-use mconn::Instant;
+use mconn::{conn, Instant};
 
+use super::mconn_ops::trace;
 use super::{Input, Rng};
 
 use model::{Model, ModelPeer};
@@ -139,7 +141,10 @@ impl Setup {
         };
         c.misbehaviour_cooldown = Duration::from_secs(u64::from(pers >> 6) * 20);
         // Unconditional: IDs 1 and/or 2.
-        c.unconditional_ids = (1..=2).filter(|n| pers >> (n - 1) & 1 != 0).map(id).collect();
+        c.unconditional_ids = (1..=2)
+            .filter(|n| pers >> (n - 1) & 1 != 0)
+            .map(id)
+            .collect();
         c.private_ids = vec![id(6)];
         // Up to four persistent addresses: IDs 2, 3, us (ignored), 2 again
         // (the second address replaces the first).
@@ -208,8 +213,11 @@ impl Harness {
 
     /// One step of the script.
     fn op(&mut self, input: &mut Input<'_>) {
-        let code = input.u8();
-        match code % 12 {
+        let code = input.u8() % 12;
+        if trace() {
+            eprintln!("{:?} op {code} {:?}", self.now, input);
+        }
+        match code {
             0 => self.accept(input.u8()),
             1 => {
                 let (who, at) = (input.u8(), input.u8());
@@ -356,9 +364,7 @@ impl Harness {
         }
         let persistent = match attempt.direction {
             Direction::Outbound => self.model.is_persistent(&peer),
-            Direction::Inbound => {
-                listen_addr.is_some_and(|l| self.model.persistent.contains(&l))
-            }
+            Direction::Inbound => listen_addr.is_some_and(|l| self.model.persistent.contains(&l)),
         };
         let entry = PeerEntry {
             conn,
@@ -399,10 +405,12 @@ impl Harness {
             Some(c) => *c,
             None => self.pick_attempt(why),
         };
-        let reason = match why % 4 {
+        let reason = match why % 6 {
             0 => DisconnectReason::Eof,
             1 => DisconnectReason::SocketError,
-            2 => DisconnectReason::Session(mconn::session::CloseReason::HandshakeTimeout),
+            2 => DisconnectReason::Session(CloseReason::HandshakeTimeout),
+            3 => DisconnectReason::Session(CloseReason::Conn(conn::CloseReason::PongTimeout)),
+            4 => DisconnectReason::Session(CloseReason::Conn(conn::CloseReason::Closed)),
             _ => DisconnectReason::Requested,
         };
         let reason = self
@@ -421,6 +429,15 @@ impl Harness {
             Some(p) => {
                 self.model.stats.removed += 1;
                 let id = p.entry.id;
+                // A session closed for the peer's fault (not a missing
+                // pong) counts as a bad report.
+                let pong = CloseReason::Conn(conn::CloseReason::PongTimeout);
+                if let DisconnectReason::Session(r) = reason {
+                    if r.is_peer_fault() && r != pong {
+                        self.model.stats.bad_reports += 1;
+                        self.cool_down(id);
+                    }
+                }
                 self.expect_actions(&[Action::PeerRemoved { conn, id, reason }]);
             }
             None => {
@@ -474,15 +491,20 @@ impl Harness {
                 if let Some(p) = peer {
                     p.entry.bad_reports += 1;
                 }
-                if !self.model.is_persistent(&id) {
-                    let until = self.now + self.model.cfg.misbehaviour_cooldown;
-                    let t = self.model.cooldowns.entry(id).or_insert(until);
-                    *t = (*t).max(until);
-                }
+                self.cool_down(id);
                 self.request_disconnect(id, DisconnectReason::Misbehaved(m))
             }
         };
         self.expect_actions(&expected);
+    }
+
+    /// A bad report on `id`: refused for the cooldown unless persistent.
+    fn cool_down(&mut self, id: NodeId) {
+        if !self.model.is_persistent(&id) {
+            let until = self.now + self.model.cfg.misbehaviour_cooldown;
+            let t = self.model.cooldowns.entry(id).or_insert(until);
+            *t = (*t).max(until);
+        }
     }
 
     fn stop_peer(&mut self, id: NodeId) {
@@ -509,7 +531,7 @@ impl Harness {
     /// the dials it starts.
     fn run_timer(&mut self, spurious: bool) {
         let now = self.now;
-        if !spurious && !self.m.poll_timeout().is_some_and(|t| t <= now) {
+        if !(spurious || self.m.poll_timeout().is_some_and(|t| t <= now)) {
             return;
         }
         let due: Vec<NetAddr> = self
@@ -601,7 +623,10 @@ impl Harness {
         // A peer that is not who we dialled (the session refuses those)
         // is added without the outbound check.
         if !model.wrong_id {
-            assert!(limited_out <= c.max_outbound, "{limited_out} limited outbound");
+            assert!(
+                limited_out <= c.max_outbound,
+                "{limited_out} limited outbound"
+            );
         }
         assert!(m.num_handshakes() <= c.max_handshakes);
         assert!(peers.len() + attempts.len() <= c.max_connections);
@@ -616,7 +641,10 @@ impl Harness {
             let at = ip(n, false);
             let sockets = model.sockets_at(at);
             assert!(sockets <= c.max_connections_per_ip);
-            assert!(c.allow_duplicate_ip || sockets <= 1, "{sockets} sockets at {at}");
+            assert!(
+                c.allow_duplicate_ip || sockets <= 1,
+                "{sockets} sockets at {at}"
+            );
             let handshakes = attempts
                 .iter()
                 .filter(|a| a.direction == Direction::Inbound && a.ip() == at)
@@ -625,13 +653,19 @@ impl Harness {
         }
         for n in 0..IDS {
             let who = id(n);
-            assert!(peers.iter().filter(|p| p.id == who).count() <= 1, "duplicate ID");
+            assert!(
+                peers.iter().filter(|p| p.id == who).count() <= 1,
+                "duplicate ID"
+            );
             let dialing = attempts
                 .iter()
                 .filter(|a| a.dialed_id() == Some(who))
                 .count();
             assert!(dialing <= 1, "{who} dialled twice at once");
-            assert_eq!(m.is_dialing_or_connected(&who), model.is_dialing_or_connected(&who));
+            assert_eq!(
+                m.is_dialing_or_connected(&who),
+                model.is_dialing_or_connected(&who)
+            );
             assert_eq!(m.is_persistent(&who), model.is_persistent(&who));
             if model.cooldowns_exact() {
                 let cooling = model.is_cooling_down(now, &who);

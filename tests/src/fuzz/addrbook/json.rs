@@ -45,7 +45,10 @@ fn load(text: &str, cfg: BookConfig, now: UnixTime) {
         Ok(loaded) => loaded,
         Err(e) => {
             let printed = e.to_string();
-            assert!(!printed.is_empty() && !printed.contains('\n'), "{printed:?}");
+            assert!(
+                !printed.is_empty() && !printed.contains('\n'),
+                "{printed:?}"
+            );
             if let BookFileErrorKind::Json { line, .. } | BookFileErrorKind::Truncated { line } = e
             {
                 assert!(line >= 1 && line <= text.lines().count() + 1, "line {line}");
@@ -59,7 +62,12 @@ fn load(text: &str, cfg: BookConfig, now: UnixTime) {
     assert!(report.rehashed <= report.restored);
     for e in book.snapshot() {
         // Only bans still running at `now` are kept as bans.
-        assert_eq!(book.is_banned(&e.addr.id), e.is_banned_at(now), "{}", e.addr);
+        assert_eq!(
+            book.is_banned(&e.addr.id),
+            e.is_banned_at(now),
+            "{}",
+            e.addr
+        );
     }
 
     let saved = book.to_json();
@@ -68,7 +76,11 @@ fn load(text: &str, cfg: BookConfig, now: UnixTime) {
     assert_eq!(again.snapshot(), book.snapshot(), "save/load round trip");
     assert_eq!((report.dropped, report.rehashed), (0, 0), "{report:?}");
     assert!(!report.truncated);
-    assert_eq!(again.to_json(), saved, "saving a loaded book changes its text");
+    assert_eq!(
+        again.to_json(),
+        saved,
+        "saving a loaded book changes its text"
+    );
 }
 
 /// See the module docs.
@@ -79,5 +91,9 @@ pub fn addrbook_json(data: &[u8]) {
     let now = UnixTime::from_secs(START);
     let [default, tiny] = configs();
     load(text, default, now);
-    load(text, tiny, now.saturating_add(Duration::from_secs(86_400 * 400)));
+    load(
+        text,
+        tiny,
+        now.saturating_add(Duration::from_secs(86_400 * 400)),
+    );
 }

@@ -82,7 +82,13 @@ fn switch_policy(out: &mut Vec<Seed>) {
     data.extend_from_slice(&[0, 1, 0x82, 0, 0xff, 0]); // drop policy, 0 messages
     data.extend_from_slice(&[0, 2, 0x20, 0x23, 1, 0x10, 0]); // channel 0x20 taken
     data.extend_from_slice(&[0, 3, 0x05, 0x05, 0x06, 3, 0, 1]); // listed twice
-    for (ch, len) in [(0x08u8, 60u8), (0x08, 50), (0x01, 40), (0x01, 1), (0x02, 200)] {
+    for (ch, len) in [
+        (0x08u8, 60u8),
+        (0x08, 50),
+        (0x01, 40),
+        (0x01, 1),
+        (0x02, 200),
+    ] {
         data.extend_from_slice(&[1, ch, len, 0]);
         data.extend_from_slice(&[2, ch, len, 0]);
     }
@@ -143,7 +149,13 @@ fn addrbook_json(out: &mut Vec<Seed>) {
     let mut book = AddrBook::new(BookConfig::default(), &mut rng);
     let now = UnixTime::from_secs(1_748_736_000);
     let src = addr("24f6ed6acbfe1009c030d7ca567c33ca48309114@5.6.7.8:26656");
-    let ips = ["1.2.3.4", "[2a01:4f8:1:2::3]", "9.9.9.9", "80.1.2.3", "[2001:470:1::1]"];
+    let ips = [
+        "1.2.3.4",
+        "[2a01:4f8:1:2::3]",
+        "9.9.9.9",
+        "80.1.2.3",
+        "[2001:470:1::1]",
+    ];
     for (i, ip) in ips.iter().enumerate() {
         let a = addr(&format!("{:040x}@{ip}:{}", i + 1, 26656 + i));
         let _ = book.add_address(now, a, src, &mut rng);
@@ -153,26 +165,44 @@ fn addrbook_json(out: &mut Vec<Seed>) {
     book.mark_good(now, &first.id);
     let third = addr("0000000000000000000000000000000000000003@9.9.9.9:26658");
     book.mark_bad(now, &third.id, core::time::Duration::from_secs(86_400));
-    out.push(("addrbook_json", "seed-ours".into(), book.to_json().into_bytes()));
-    out.push(("addrbook_json", "seed-empty".into(), b"{\"key\":\"000000000000000000000000\",\"addrs\":null}".to_vec()));
+    out.push((
+        "addrbook_json",
+        "seed-ours".into(),
+        book.to_json().into_bytes(),
+    ));
+    out.push((
+        "addrbook_json",
+        "seed-empty".into(),
+        b"{\"key\":\"000000000000000000000000\",\"addrs\":null}".to_vec(),
+    ));
 }
 
 /// Real `config.toml` files: CometBFT's as `cometbft init` writes it, and
 /// ours with defaults and with every value set.
 fn config_toml(out: &mut Vec<Seed>) {
     let cometbft = include_str!("../../../../node/tests/data/cometbft_home/config/config.toml");
-    out.push(("config_toml", "seed-cometbft".into(), cometbft.as_bytes().to_vec()));
+    out.push((
+        "config_toml",
+        "seed-cometbft".into(),
+        cometbft.as_bytes().to_vec(),
+    ));
     let mut config = Config {
         moniker: "seed-node".into(),
         ..Config::default()
     };
-    out.push(("config_toml", "seed-defaults".into(), config.to_toml().into_bytes()));
+    out.push((
+        "config_toml",
+        "seed-defaults".into(),
+        config.to_toml().into_bytes(),
+    ));
     let id = "56475aa75463474c0285df5dbf2bcab73da65135";
     config.mconn.network = Some("chain-7".into());
     let p = &mut config.p2p;
     p.laddr = "tcp://[::1]:36656".parse().expect("address");
     p.external_address = Some("tcp://203.0.113.5:26656".parse().expect("address"));
-    p.seeds = vec![format!("{id}@seed.example.com:26656").parse().expect("seed")];
+    p.seeds = vec![format!("{id}@seed.example.com:26656")
+        .parse()
+        .expect("seed")];
     p.persistent_peers = vec![format!("{id}@10.0.0.1:1").parse().expect("peer")];
     p.unconditional_peer_ids = vec![id.parse().expect("id")];
     p.private_peer_ids = vec![id.parse().expect("id")];
@@ -182,8 +212,16 @@ fn config_toml(out: &mut Vec<Seed>) {
     p.handshake_timeout = core::time::Duration::from_millis(1500);
     p.persistent_peers_max_dial_period = core::time::Duration::from_secs(3600);
     p.max_packet_msg_payload_size = 4096;
-    out.push(("config_toml", "seed-everything".into(), config.to_toml().into_bytes()));
+    out.push((
+        "config_toml",
+        "seed-everything".into(),
+        config.to_toml().into_bytes(),
+    ));
     let weak = "moniker = 7\n[P2P]\nMAX_NUM_INBOUND_PEERS = \"40\"\npex = 1\n\
                 dial_timeout = 3000000000\nseeds = \"\"\n[mconn]\nnetwork = \"x\"\n";
-    out.push(("config_toml", "seed-weak-types".into(), weak.as_bytes().to_vec()));
+    out.push((
+        "config_toml",
+        "seed-weak-types".into(),
+        weak.as_bytes().to_vec(),
+    ));
 }

@@ -220,7 +220,12 @@ impl Model {
 
     /// Every reason to refuse the peer `info` after the handshake of
     /// `attempt` (already out of the attempt set).
-    pub(super) fn peer_refusals(&self, now: Instant, attempt: &Attempt, info: &PeerInfo) -> Vec<Refusal> {
+    pub(super) fn peer_refusals(
+        &self,
+        now: Instant,
+        attempt: &Attempt,
+        info: &PeerInfo,
+    ) -> Vec<Refusal> {
         let mut out = Vec::new();
         if self.stopped {
             out.push(Refusal::Stopped);
@@ -251,10 +256,18 @@ impl Model {
     }
 
     /// Checks a call's outcome against the reasons the model found.
-    pub(super) fn judge<T>(&mut self, what: &str, result: &Result<T, Refusal>, reasons: &[Refusal]) {
+    pub(super) fn judge<T>(
+        &mut self,
+        what: &str,
+        result: &Result<T, Refusal>,
+        reasons: &[Refusal],
+    ) {
         match result {
             Err(r) => {
-                assert!(reasons.contains(r), "{what}: refused {r:?}; model: {reasons:?}");
+                assert!(
+                    reasons.contains(r),
+                    "{what}: refused {r:?}; model: {reasons:?}"
+                );
                 self.stats.refused_by[r.index()] += 1;
             }
             Ok(_) => {
@@ -273,4 +286,3 @@ impl Model {
         self.last_conn = Some(conn);
     }
 }
-

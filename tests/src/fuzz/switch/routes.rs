@@ -222,7 +222,10 @@ impl Harness {
                 assert!(s.queued_bytes <= inbox.budget.bytes || s.queued_messages <= 1);
             }
         }
-        assert_eq!(r.stats(ReactorId(self.inboxes.len())), InboxStats::default());
+        assert_eq!(
+            r.stats(ReactorId(self.inboxes.len())),
+            InboxStats::default()
+        );
     }
 }
 

@@ -219,10 +219,24 @@ fn bad_packets_have_typed_errors() {
         pb.decode(&hex("05 1a 03 08 80 02"), 1024),
         Err(PacketError::ChannelOutOfRange)
     );
-    // Last oneof member wins.
+    // Two oneof members (protobuf would keep the last): refused, also when
+    // the same member repeats, and also after a msg.
     assert_eq!(
         pb.decode(&hex("04 0a00 1200"), 1024),
-        Ok(Some((Packet::Pong, 5)))
+        Err(PacketError::SeveralTypes)
+    );
+    assert_eq!(
+        pb.decode(&hex("04 0a00 0a00"), 1024),
+        Err(PacketError::SeveralTypes)
+    );
+    assert_eq!(
+        pb.decode(&hex("08 1a04 08011001 0a00"), 1024),
+        Err(PacketError::SeveralTypes)
+    );
+    // Unknown fields beside one member are fine.
+    assert_eq!(
+        pb.decode(&hex("04 2000 0a00"), 1024),
+        Ok(Some((Packet::Ping, 5)))
     );
 
     let gw = Codec::GoWire;

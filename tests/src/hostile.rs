@@ -364,7 +364,7 @@ pub enum Attack {
     /// A length prefix announcing one byte more than the packet limit.
     OversizedPacket,
     /// One packet with two oneof members: a ping, then a msg of `data` on
-    /// `channel` (protobuf semantics: the last member wins).
+    /// `channel` (protobuf would keep the last member; we refuse the packet).
     TwoOneofFields {
         /// The msg's channel.
         channel: u8,

@@ -13,6 +13,7 @@ use mconn::session::{CloseReason, Event, Session};
 use mconn::wire::node_info::NodeInfo;
 use mconn::Instant;
 
+use crate::partial_pool::PoolRef;
 use crate::{Disconnect, Error, Lock, Platform};
 
 /// Tasks that may wait on one channel's receive at once before they take
@@ -49,6 +50,8 @@ pub struct State<B: ByteBuf> {
     recv: [MultiWakerRegistration<RECV_WAITERS>; MAX_CHANNELS],
     pub(crate) any: MultiWakerRegistration<WAITERS>,
     send: MultiWakerRegistration<WAITERS>,
+    /// Partial-message bytes charged to the node's [`PartialPool`](crate::PartialPool).
+    pub(crate) pool_charge: usize,
 }
 
 /// Who calls [`State::after`]: a task is never woken by its own call.
@@ -85,6 +88,7 @@ impl<B: ByteBuf> State<B> {
             recv: core::array::from_fn(|_| MultiWakerRegistration::new()),
             any: MultiWakerRegistration::new(),
             send: MultiWakerRegistration::new(),
+            pool_charge: 0,
         }
     }
 
@@ -247,6 +251,15 @@ pub struct Conn<P: Platform, B: ByteBuf> {
     pub(crate) send_timeout: Duration,
     pub(crate) linger: Duration,
     outbound: bool,
+    pub(crate) pool: Option<PoolRef>,
+}
+
+impl<P: Platform, B: ByteBuf> Drop for Conn<P, B> {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.pool {
+            pool.leave(self.state.with(|s| s.pool_charge));
+        }
+    }
 }
 
 impl<P: Platform, B: ByteBuf> core::fmt::Debug for Conn<P, B> {
@@ -275,7 +288,18 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
             send_timeout,
             linger,
             outbound,
+            pool: None,
         }
+    }
+
+    /// Charges this connection's partial messages to a budget shared with
+    /// other connections (see [`PartialPool`](crate::PartialPool)).
+    pub fn with_partial_pool(mut self, pool: PoolRef) -> Self {
+        pool.join();
+        if let Some(old) = self.pool.replace(pool) {
+            old.leave(0);
+        }
+        self
     }
 
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut State<B>) -> R) -> R {

@@ -35,6 +35,7 @@ mod fmt;
 
 mod conn;
 mod error;
+mod partial_pool;
 #[cfg(feature = "alloc")]
 mod peer;
 #[cfg(feature = "std")]
@@ -51,9 +52,10 @@ pub use conn::{Conn, State};
 #[cfg(feature = "std")]
 pub use error::ConnectError;
 pub use error::{Disconnect, Error};
+pub use partial_pool::{PartialPool, PoolRef};
 #[cfg(feature = "alloc")]
 pub use peer::{HalfClose, NodeConfig, Peer, HANDSHAKE_IO_BUFFER};
-pub use run::{linger, IoBuf};
+pub use run::{linger, IoBuf, LOCK_SLICE};
 #[cfg(feature = "std")]
 pub use socket2;
 #[cfg(feature = "std")]

@@ -15,7 +15,7 @@ use mconn::identity::{NodeId, NodeKey};
 use mconn::session::{Security, Session, SessionConfig};
 use mconn::wire::node_info::{NodeInfo, ProtocolVersion};
 
-use crate::{linger, Conn, Disconnect, IoBuf, Platform};
+use crate::{linger, Conn, Disconnect, IoBuf, PartialPool, Platform, PoolRef};
 
 /// Everything a node needs to open connections: its key, what it announces
 /// in its NodeInfo, its channels, and the adapter's timeouts and buffers.
@@ -54,6 +54,11 @@ pub struct NodeConfig {
     /// After a close: how long to wait for the last bytes to reach the
     /// socket, then for the peer to close its side (default 5 s).
     pub linger: Duration,
+    /// A partial-message budget shared by every connection made from this
+    /// configuration (see [`PartialPool`]); `None` (the default): each
+    /// connection has only its own `session.conn.partial_budget`. The
+    /// switch sets one from `SwitchConfig::node_partial_budget`.
+    pub partial_pool: Option<Arc<PartialPool>>,
 }
 
 impl NodeConfig {
@@ -74,6 +79,7 @@ impl NodeConfig {
             io_buffer: 64 * 1024,
             unsent_limit: Some(128 * 1024),
             linger: Duration::from_secs(5),
+            partial_pool: None,
         }
     }
 
@@ -239,7 +245,10 @@ impl<P: Platform> Peer<P> {
             dialed,
             P::now(),
         )?;
-        let conn = Conn::new(session, outbound, config.send_timeout, config.linger);
+        let mut conn = Conn::new(session, outbound, config.send_timeout, config.linger);
+        if let Some(pool) = &config.partial_pool {
+            conn = conn.with_partial_pool(PoolRef::Shared(pool.clone()));
+        }
         let conn = Arc::new(conn);
         Ok(Peer {
             handle: Arc::new(AbortOnDrop(conn.clone())),

@@ -375,11 +375,13 @@ impl<RT: Runtime> Reactor<RT> for PexReactor<RT> {
         self.carry_out(actions).await;
     }
 
-    async fn remove_peer(&mut self, peer: &SwitchPeer<RT>, _reason: DisconnectReason) {
+    async fn remove_peer(&mut self, peer: &SwitchPeer<RT>, reason: DisconnectReason) {
         if self.peers.get(&peer.id()).map(|p| p.entry().conn) == Some(peer.entry().conn) {
             self.peers.remove(&peer.id());
         }
-        let actions = self.shared.act(|m| m.peer_removed(RT::now(), &peer.id()));
+        let actions = self
+            .shared
+            .act(|m| m.peer_removed(RT::now(), &peer.id(), reason));
         self.carry_out(actions).await;
     }
 

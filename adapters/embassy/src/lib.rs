@@ -27,7 +27,7 @@ use core::future::Future;
 use core::marker::PhantomData;
 use core::time::Duration;
 
-use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
+use embassy_sync::blocking_mutex::raw::RawMutex;
 use mconn::conn::{Arena, ChannelConfig, ConfigError, FixedBuf};
 use mconn::identity::NodeId;
 use mconn::session::{Security, Session, SessionConfig};
@@ -37,11 +37,27 @@ use mconn_driver::Platform;
 
 pub use mconn_driver::{linger, Disconnect, Error};
 
+/// The default lock of a connection. On Cortex-M it is embassy-sync's
+/// `ThreadModeRawMutex`: it never masks interrupts (the driver holds the
+/// lock while it seals or opens up to [`LOCK_SLICE`](mconn_driver::LOCK_SLICE)
+/// bytes, far too long for interrupts to wait), and it requires the
+/// connection and its users to run in thread mode (embassy's usual
+/// `Executor`; it panics if locked from an interrupt). Use
+/// `CriticalSectionRawMutex` explicitly to share a connection with an
+/// `InterruptExecutor`, or `NoopRawMutex` when everything runs on one
+/// executor. Elsewhere (host tests, other targets) the default is
+/// `CriticalSectionRawMutex`.
+#[cfg(mconn_cortex_m)]
+pub type DefaultMutex = embassy_sync::blocking_mutex::raw::ThreadModeRawMutex;
+/// The default lock of a connection (see the Cortex-M note on this alias
+/// in the docs built for a Cortex-M target): `CriticalSectionRawMutex`.
+#[cfg(not(mconn_cortex_m))]
+pub type DefaultMutex = embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+
 /// The embassy platform: embassy-time clock and timers, an embassy-sync
-/// blocking mutex over `M` (`CriticalSectionRawMutex` by default; use
-/// `NoopRawMutex` when the connection and its users share one executor).
+/// blocking mutex over `M` ([`DefaultMutex`] unless chosen).
 #[derive(Debug)]
-pub struct Embassy<M = CriticalSectionRawMutex>(PhantomData<M>);
+pub struct Embassy<M = DefaultMutex>(PhantomData<M>);
 
 impl<M: RawMutex + 'static> Platform for Embassy<M> {
     type Lock<T> = embassy_sync::blocking_mutex::Mutex<M, core::cell::RefCell<T>>;
@@ -61,7 +77,7 @@ impl<M: RawMutex + 'static> Platform for Embassy<M> {
 /// A connection whose buffers live in caller storage. Every call
 /// (`send`, `try_send`, `recv_with`, `close`, `abort`, `stats`, …) is on
 /// [`mconn_driver::Conn`].
-pub type Conn<'a, M = CriticalSectionRawMutex> = mconn_driver::Conn<Embassy<M>, FixedBuf<'a>>;
+pub type Conn<'a, M = DefaultMutex> = mconn_driver::Conn<Embassy<M>, FixedBuf<'a>>;
 
 /// Bytes of storage [`new_conn`] needs for `channels` and our NodeInfo.
 pub fn storage_size(channels: &[ChannelConfig], local_info: &NodeInfo<'_>) -> usize {

@@ -15,8 +15,23 @@
 //! assert_eq!((a.limit(), b.limit()), (60, 40));
 //! ```
 
+use super::config::MAX_PAYLOAD_LIMIT;
+
+/// Bytes of a fixed (inline) packet staging buffer: one packet of the
+/// largest payload any configuration allows, with room for its header.
+pub const MAX_STAGE_LEN: usize = MAX_PAYLOAD_LIMIT + 32;
+
 /// Memory that can hold up to [`limit`](ByteBuf::limit) bytes.
 pub trait ByteBuf {
+    /// The two one-packet staging buffers (a packet split across reads, or
+    /// one that did not fit the caller's output) of an
+    /// [`MConnection`](super::MConnection) whose channels use this storage:
+    /// inline `[u8; MAX_STAGE_LEN]` for caller memory (no allocator, a fixed
+    /// size), a [`GrowBuf`] of the configured packet size, taken on first
+    /// use, with `alloc`.
+    type Stage: ByteBuf + core::fmt::Debug;
+    /// A staging buffer for packets of up to `len` bytes on the wire.
+    fn stage(len: usize) -> Self::Stage;
     /// The most bytes this buffer may ever hold.
     fn limit(&self) -> usize;
     /// Makes at least `len` bytes addressable, keeping the current content.
@@ -44,6 +59,10 @@ impl<'a> FixedBuf<'a> {
 }
 
 impl ByteBuf for FixedBuf<'_> {
+    type Stage = [u8; MAX_STAGE_LEN];
+    fn stage(_len: usize) -> Self::Stage {
+        [0; MAX_STAGE_LEN]
+    }
     fn limit(&self) -> usize {
         self.0.len()
     }
@@ -59,6 +78,10 @@ impl ByteBuf for FixedBuf<'_> {
 }
 
 impl<const N: usize> ByteBuf for [u8; N] {
+    type Stage = [u8; MAX_STAGE_LEN];
+    fn stage(_len: usize) -> Self::Stage {
+        [0; MAX_STAGE_LEN]
+    }
     fn limit(&self) -> usize {
         N
     }
@@ -127,6 +150,10 @@ impl GrowBuf {
 
 #[cfg(feature = "alloc")]
 impl ByteBuf for GrowBuf {
+    type Stage = GrowBuf;
+    fn stage(len: usize) -> Self::Stage {
+        GrowBuf::new(len)
+    }
     fn limit(&self) -> usize {
         self.limit
     }

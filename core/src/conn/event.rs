@@ -24,6 +24,12 @@ pub enum CloseReason {
     /// Partial messages on channels other than the one holding the largest
     /// exceeded [`Config::partial_budget`](super::Config::partial_budget).
     PartialBudget,
+    /// All partial messages together outgrew this connection's share of
+    /// the node's budget (see
+    /// [`MConnection::set_partial_ceiling`](super::MConnection::set_partial_ceiling)).
+    /// Not counted as the peer's fault: an honest peer streaming a large
+    /// message can meet it while the node is short of memory.
+    NodePartialBudget,
     /// A partial message on this channel got no packet for
     /// [`Config::partial_timeout`](super::Config::partial_timeout).
     PartialStale(u8),
@@ -35,6 +41,8 @@ pub enum CloseReason {
     UnknownPacketType,
     /// A msg packet with a channel id outside 0..=255.
     ChannelOutOfRange,
+    /// A packet that sets several of ping, pong and msg.
+    SeveralPacketTypes,
     /// A packet body that does not decode.
     MalformedPacket(DecodeError),
 }
@@ -42,7 +50,10 @@ pub enum CloseReason {
 impl CloseReason {
     /// Whether the peer caused the close (as opposed to us).
     pub fn is_peer_fault(self) -> bool {
-        !matches!(self, CloseReason::Closed | CloseReason::Aborted)
+        !matches!(
+            self,
+            CloseReason::Closed | CloseReason::Aborted | CloseReason::NodePartialBudget
+        )
     }
 }
 
@@ -53,6 +64,7 @@ impl From<PacketError> for CloseReason {
             PacketError::VarintOverflow => CloseReason::VarintOverflow,
             PacketError::UnknownType => CloseReason::UnknownPacketType,
             PacketError::ChannelOutOfRange => CloseReason::ChannelOutOfRange,
+            PacketError::SeveralTypes => CloseReason::SeveralPacketTypes,
             PacketError::Malformed(d) => CloseReason::MalformedPacket(d),
         }
     }
@@ -72,6 +84,9 @@ impl fmt::Display for CloseReason {
             CloseReason::PartialBudget => {
                 f.write_str("partial messages exceed the connection's budget")
             }
+            CloseReason::NodePartialBudget => {
+                f.write_str("partial messages exceed this connection's share of the node's budget")
+            }
             CloseReason::PartialStale(c) => {
                 write!(f, "partial message on channel {c:#04x} made no progress")
             }
@@ -79,6 +94,7 @@ impl fmt::Display for CloseReason {
             CloseReason::VarintOverflow => f.write_str("varint overflow"),
             CloseReason::UnknownPacketType => f.write_str("unknown packet type"),
             CloseReason::ChannelOutOfRange => f.write_str("channel id out of range"),
+            CloseReason::SeveralPacketTypes => f.write_str("packet sets several oneof members"),
             CloseReason::MalformedPacket(e) => write!(f, "malformed packet: {e}"),
         }
     }

@@ -39,7 +39,7 @@ mod rate;
 
 #[cfg(feature = "alloc")]
 pub use buf::GrowBuf;
-pub use buf::{Arena, ByteBuf, FixedBuf};
+pub use buf::{Arena, ByteBuf, FixedBuf, MAX_STAGE_LEN};
 pub use channel::ChannelStats;
 pub use config::{
     ChannelConfig, Config, ConfigError, Keepalive, PingLimit, COMETBFT_CHANNELS,
@@ -54,10 +54,8 @@ use keepalive::KeepaliveState;
 use rate::TokenBucket;
 
 use crate::time::{earliest, Instant};
-use crate::wire::packet::{Codec, Packet};
-
-/// Bytes of the in/out staging buffers: one packet of the largest payload.
-const STAGE: usize = MAX_PAYLOAD_LIMIT + 32;
+use crate::wire::packet::{Codec, Packet, PacketError};
+use crate::wire::varint;
 /// Events that can be pending at once: one `Writable` per channel plus `Closed`.
 const EVENT_CAP: usize = MAX_CHANNELS + 2;
 
@@ -92,18 +90,27 @@ enum State {
     Closed,
 }
 
-/// One packet's worth of staging: bytes `[pos..len)` are pending.
+/// One packet's worth of staging: bytes `[pos..len)` are pending. The
+/// buffer ([`ByteBuf::Stage`]) holds `cap` bytes once used: a packet of the
+/// configured payload (a growable one is allocated then, and kept).
 #[derive(Debug)]
-struct Stage {
-    buf: [u8; STAGE],
+struct Stage<S> {
+    buf: S,
+    cap: usize,
     len: usize,
     pos: usize,
 }
 
-impl Stage {
-    const fn new() -> Self {
+impl<S: ByteBuf> Stage<S> {
+    /// A stage for packets of `max_payload` bytes: the longest packet
+    /// `codec` writes, plus room for a length prefix a peer pads to the
+    /// longest varint (`frame_len` accepts it).
+    fn new<B: ByteBuf<Stage = S>>(codec: Codec, max_payload: usize) -> Self {
+        let cap = codec.max_wire_len(max_payload) + varint::MAX_LEN;
+        let buf = B::stage(cap);
         Stage {
-            buf: [0; STAGE],
+            cap: cap.min(buf.limit()),
+            buf,
             len: 0,
             pos: 0,
         }
@@ -113,10 +120,32 @@ impl Stage {
         self.len - self.pos
     }
 
+    /// The whole stage, taking its memory if it has none yet (`None`: out
+    /// of memory).
+    fn room(&mut self) -> Option<&mut [u8]> {
+        if !self.buf.grow_to(self.cap) {
+            return None;
+        }
+        self.buf.bytes_mut().get_mut(..self.cap)
+    }
+
+    /// The staged bytes.
+    fn staged(&self) -> &[u8] {
+        self.buf.bytes().get(..self.len).unwrap_or(&[])
+    }
+
+    /// Returns the memory of an empty stage (growable buffers only).
+    fn shrink(&mut self) {
+        if self.len == 0 {
+            self.pos = 0;
+            self.buf.shrink_to(0);
+        }
+    }
+
     /// Copies pending bytes into `out`; returns how many.
     fn drain_into(&mut self, out: &mut [u8]) -> usize {
         let n = self.pending().min(out.len());
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        out[..n].copy_from_slice(&self.buf.bytes()[self.pos..self.pos + n]);
         self.pos += n;
         if self.pos == self.len {
             self.pos = 0;
@@ -135,20 +164,25 @@ impl Stage {
     ) -> Result<(usize, bool), CloseReason> {
         let mut took = 0;
         loop {
-            let want = match codec.frame_len(&self.buf[..self.len], max_payload)? {
+            let want = match codec.frame_len(self.staged(), max_payload)? {
                 Some(total) => total,
                 None => self.len + 1,
             };
+            if want > self.cap {
+                return Err(PacketError::TooLarge.into());
+            }
             if self.len >= want {
                 return Ok((took, true));
             }
             if took == input.len() {
                 return Ok((took, false));
             }
-            let n = (want - self.len)
-                .min(input.len() - took)
-                .min(STAGE - self.len);
-            self.buf[self.len..self.len + n].copy_from_slice(&input[took..took + n]);
+            let n = (want - self.len).min(input.len() - took);
+            let len = self.len;
+            let Some(room) = self.room() else {
+                return Ok((took, false)); // out of memory: as if no input came
+            };
+            room[len..len + n].copy_from_slice(&input[took..took + n]);
             self.len += n;
             took += n;
         }
@@ -175,8 +209,8 @@ enum Flow {
 /// [`FixedBuf`] from caller memory, a `[u8; N]`, or [`GrowBuf`] with `alloc`.
 #[derive(Debug)]
 pub struct MConnection<B: ByteBuf> {
-    rx: Stage,
-    tx: Stage,
+    rx: Stage<B::Stage>,
+    tx: Stage<B::Stage>,
     st: Inner<B>,
 }
 
@@ -198,6 +232,8 @@ struct Inner<B> {
     partial_budget: usize,
     /// See [`Config::partial_timeout`].
     partial_timeout: Option<Duration>,
+    /// See [`MConnection::set_partial_ceiling`].
+    partial_ceiling: usize,
     /// Input refused because a channel's receive budget is full.
     stalled: bool,
     /// The socket does not take our output (the peer's receive window is
@@ -266,8 +302,8 @@ impl<B: ByteBuf> MConnection<B> {
         let burst = config.codec.max_wire_len(config.max_packet_payload);
         let bucket = |rate: u32| TokenBucket::new(rate, (rate as usize / 10).max(2 * burst), now);
         Ok(MConnection {
-            rx: Stage::new(),
-            tx: Stage::new(),
+            rx: Stage::new::<B>(config.codec, config.max_packet_payload),
+            tx: Stage::new::<B>(config.codec, config.max_packet_payload),
             st: Inner {
                 codec: config.codec,
                 max_payload: config.max_packet_payload,
@@ -282,6 +318,7 @@ impl<B: ByteBuf> MConnection<B> {
                 next_decay: now + config.decay_period,
                 partial_budget: config.partial_budget,
                 partial_timeout: config.partial_timeout,
+                partial_ceiling: usize::MAX,
                 stalled: false,
                 output_blocked: false,
                 lent: None,
@@ -369,7 +406,7 @@ impl<B: ByteBuf> MConnection<B> {
                         break;
                     }
                     let len = self.rx.len;
-                    let flow = match codec.decode(&self.rx.buf[..len], max) {
+                    let flow = match codec.decode(self.rx.staged(), max) {
                         Ok(Some((packet, _))) => self.st.on_packet(now, packet, len),
                         Ok(None) => Flow::Stalled,
                         Err(e) => {
@@ -430,16 +467,19 @@ impl<B: ByteBuf> MConnection<B> {
             let wire = codec.encoded_len(&packet);
             let room = &mut out[n..];
             let encoded = if wire <= room.len() {
-                codec.encode(&packet, room)
+                codec.encode(&packet, room).ok()
             } else {
-                codec.encode(&packet, &mut self.tx.buf).map(|w| {
-                    self.tx.len = w;
-                    self.tx.drain_into(room)
-                })
+                self.tx
+                    .room()
+                    .and_then(|stage| codec.encode(&packet, stage).ok())
+                    .map(|w| {
+                        self.tx.len = w;
+                        self.tx.drain_into(room)
+                    })
             };
             match encoded {
-                Ok(w) => n += w,
-                Err(_) => break, // unreachable: the stage holds any packet
+                Some(w) => n += w,
+                None => break, // out of memory (the stage holds any packet)
             }
             self.st.commit(now, next, len, eof, wire);
             if self.tx.pending() > 0 {
@@ -568,6 +608,31 @@ impl<B: ByteBuf> MConnection<B> {
         self.st.output_blocked
     }
 
+    /// Caps the bytes of all partial messages together, the largest one
+    /// included (default: no cap). A packet that would grow them past the
+    /// cap closes the connection with [`CloseReason::NodePartialBudget`].
+    /// A driver sets it from a budget shared by the node's connections
+    /// before each [`handle_input`](Self::handle_input); the connection's own
+    /// [`Config::partial_budget`] applies as well.
+    ///
+    /// ```
+    /// # use mconn::conn::{ChannelConfig, CloseReason, Config, Event, MConnection};
+    /// # use mconn::Instant;
+    /// let now = Instant::from_micros(0);
+    /// let ch = [ChannelConfig::new(0x20, 1)];
+    /// let mut tx = MConnection::with_alloc(&Config::cometbft(), &ch, now).unwrap();
+    /// let mut rx = MConnection::with_alloc(&Config::cometbft(), &ch, now).unwrap();
+    /// rx.set_partial_ceiling(1500);
+    /// tx.try_send(0x20, &[7; 3000]).unwrap();
+    /// let mut wire = [0u8; 4096];
+    /// let n = tx.poll_transmit(now, &mut wire);
+    /// let _ = rx.handle_input(now, &wire[..n]);
+    /// assert_eq!(rx.poll_event(), Some(Event::Closed(CloseReason::NodePartialBudget)));
+    /// ```
+    pub fn set_partial_ceiling(&mut self, bytes: usize) {
+        self.st.partial_ceiling = bytes;
+    }
+
     /// Message bytes held in partial (started, not finished) received
     /// messages, summed over channels: what [`Config::partial_budget`] bounds
     /// (beyond the largest one).
@@ -610,8 +675,11 @@ impl<B: ByteBuf> MConnection<B> {
         }
     }
 
-    /// Returns unused buffer memory (for growable buffers) of idle queues.
+    /// Returns unused buffer memory (for growable buffers) of idle queues
+    /// and of empty packet stages.
     pub fn shrink_buffers(&mut self) {
+        self.rx.shrink();
+        self.tx.shrink();
         for c in self.st.channels.iter_mut() {
             c.send.shrink();
             c.recv.shrink();
@@ -764,9 +832,16 @@ impl<B: ByteBuf> Inner<B> {
                     self.close(CloseReason::MessageTooLarge(channel));
                     return Flow::Closed;
                 }
-                if !eof && self.partial_beyond_largest(i, grown) > self.partial_budget {
-                    self.close(CloseReason::PartialBudget);
-                    return Flow::Closed;
+                if !eof {
+                    let (total, largest) = self.partial_sum(i, grown);
+                    if total - largest > self.partial_budget {
+                        self.close(CloseReason::PartialBudget);
+                        return Flow::Closed;
+                    }
+                    if total > self.partial_ceiling && !data.is_empty() {
+                        self.close(CloseReason::NodePartialBudget);
+                        return Flow::Closed;
+                    }
                 }
                 let c = &mut self.channels[i];
                 let new_record = !c.recv.has_open();

@@ -7,16 +7,16 @@ use super::{ByteBuf, Inner};
 use crate::time::Instant;
 
 impl<B: ByteBuf> Inner<B> {
-    /// Partial-message bytes outside the largest partial message, if
+    /// Bytes of all partial messages together and of the largest one, if
     /// channel `i`'s partial message had `len` bytes.
-    pub(super) fn partial_beyond_largest(&self, i: usize, len: usize) -> usize {
+    pub(super) fn partial_sum(&self, i: usize, len: usize) -> (usize, usize) {
         let (mut sum, mut largest) = (0usize, 0usize);
         for (j, c) in self.channels.iter().enumerate() {
             let open = if j == i { len } else { c.recv.open_len() };
             sum = sum.saturating_add(open);
             largest = largest.max(open);
         }
-        sum - largest
+        (sum, largest)
     }
 
     /// When the stalest partial message runs out of time.

@@ -17,6 +17,32 @@ enum Recv {
     Failed(NodeInfoError),
 }
 
+/// Where a [`NodeInfoExchange`] stores the peer's NodeInfo body: any
+/// byte slice (`[u8; N]`, `&mut [u8]`, `Vec<u8>`, … through `AsRef` and
+/// `AsMut`), or storage that takes memory only once the peer's length
+/// prefix announced how much is needed.
+pub trait PeerInfoStorage {
+    /// The longest body it can ever hold.
+    fn capacity(&self) -> usize;
+    /// The first `len` bytes (`len <= capacity()`), writable, making room
+    /// for them if needed; `None` if that is not possible.
+    fn reserve(&mut self, len: usize) -> Option<&mut [u8]>;
+    /// The bytes held: the body is at the start.
+    fn stored(&self) -> &[u8];
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> PeerInfoStorage for T {
+    fn capacity(&self) -> usize {
+        self.as_ref().len()
+    }
+    fn reserve(&mut self, len: usize) -> Option<&mut [u8]> {
+        self.as_mut().get_mut(..len)
+    }
+    fn stored(&self) -> &[u8] {
+        self.as_ref()
+    }
+}
+
 /// One side of the NodeInfo exchange (spec §3.2) over the plaintext byte
 /// stream of an established SecretConnection: sends our encoded NodeInfo
 /// `L`, receives the peer's into storage `S`.
@@ -27,8 +53,8 @@ enum Recv {
 /// consumed. The 3 s deadline Go applies to this step is the session's job.
 ///
 /// Storage: the caller provides the receive buffer `S` (`[u8; N]`,
-/// `&mut [u8]`, `Vec<u8>`, …). The peer's body is accepted up to
-/// `min(storage length, MAX_NODE_INFO_SIZE)` bytes; use
+/// `&mut [u8]`, `Vec<u8>`, …, or any [`PeerInfoStorage`]). The peer's body
+/// is accepted up to `min(storage capacity, MAX_NODE_INFO_SIZE)` bytes; use
 /// [`MAX_NODE_INFO_SIZE`] bytes to accept everything Go accepts. A smaller
 /// buffer saves memory (stock NodeInfos are 150–300 bytes) at the price of
 /// rejecting unusually large but valid NodeInfos as
@@ -77,7 +103,7 @@ pub struct NodeInfoExchange<L, S> {
     recv: Recv,
 }
 
-impl<L: AsRef<[u8]>, S: AsRef<[u8]> + AsMut<[u8]>> NodeInfoExchange<L, S> {
+impl<L: AsRef<[u8]>, S: PeerInfoStorage> NodeInfoExchange<L, S> {
     /// Starts the exchange with our NodeInfo body `local` (the output of
     /// [`NodeInfo::encode`], no length prefix) and the receive buffer.
     ///
@@ -91,7 +117,7 @@ impl<L: AsRef<[u8]>, S: AsRef<[u8]> + AsMut<[u8]>> NodeInfoExchange<L, S> {
         NodeInfo::decode(body)?;
         let mut prefix = [0u8; varint::MAX_LEN];
         let prefix_len = varint::encode(body.len() as u64, &mut prefix).unwrap_or(0);
-        let limit = storage.as_ref().len().min(MAX_NODE_INFO_SIZE);
+        let limit = storage.capacity().min(MAX_NODE_INFO_SIZE);
         Ok(NodeInfoExchange {
             local,
             prefix,
@@ -171,7 +197,9 @@ impl<L: AsRef<[u8]>, S: AsRef<[u8]> + AsMut<[u8]>> NodeInfoExchange<L, S> {
                     else {
                         continue;
                     };
-                    if claimed > self.limit as u64 {
+                    if claimed > self.limit as u64
+                        || self.storage.reserve(claimed as usize).is_none()
+                    {
                         return Err(NodeInfoError::TooLarge);
                     }
                     self.recv = Recv::Body {
@@ -182,7 +210,7 @@ impl<L: AsRef<[u8]>, S: AsRef<[u8]> + AsMut<[u8]>> NodeInfoExchange<L, S> {
                 Recv::Body { len, got } => {
                     if *got == *len {
                         let len = *len;
-                        let body = self.storage.as_ref().get(..len).unwrap_or(&[]);
+                        let body = self.storage.stored().get(..len).unwrap_or(&[]);
                         NodeInfo::decode(body)?;
                         self.recv = Recv::Done { len };
                         continue;
@@ -194,8 +222,8 @@ impl<L: AsRef<[u8]>, S: AsRef<[u8]> + AsMut<[u8]>> NodeInfoExchange<L, S> {
                     let n = rest.len().min(*len - *got);
                     let dst = self
                         .storage
-                        .as_mut()
-                        .get_mut(*got..*got + n)
+                        .reserve(*len)
+                        .and_then(|body| body.get_mut(*got..*got + n))
                         .ok_or(NodeInfoError::TooLarge)?;
                     dst.copy_from_slice(&rest[..n]);
                     *got += n;
@@ -222,7 +250,7 @@ impl<L: AsRef<[u8]>, S: AsRef<[u8]> + AsMut<[u8]>> NodeInfoExchange<L, S> {
     /// compactly after the exchange.
     pub fn peer_bytes(&self) -> Option<&[u8]> {
         match self.recv {
-            Recv::Done { len } => self.storage.as_ref().get(..len),
+            Recv::Done { len } => self.storage.stored().get(..len),
             _ => None,
         }
     }

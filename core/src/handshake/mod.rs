@@ -50,7 +50,7 @@ mod exchange;
 mod listen_addr;
 mod validate;
 
-pub use exchange::NodeInfoExchange;
+pub use exchange::{NodeInfoExchange, PeerInfoStorage};
 pub use listen_addr::{parse_listen_addr, Host, ListenAddr};
 pub use validate::{check_compatible, check_dialed_id, check_peer, validate, MAX_NUM_CHANNELS};
 

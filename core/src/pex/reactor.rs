@@ -15,7 +15,7 @@ use rand_core::RngCore;
 
 use super::{AddrBook, UnixTime};
 use crate::identity::{NetAddr, NodeId};
-use crate::switch::{Misbehaviour, Refusal};
+use crate::switch::{DisconnectReason, Misbehaviour, Refusal};
 use crate::time::Instant;
 use crate::wire::pex::{self as wire, NetAddress, PexAddrs, PexMessage};
 
@@ -309,9 +309,18 @@ impl<R: RngCore> PexMachine<R> {
         }
     }
 
-    /// A peer left (`RemovePeer`): its state is dropped.
-    pub fn peer_removed(&mut self, _now: Instant, id: &NodeId) {
+    /// A peer left (`RemovePeer`): its state is dropped. If it left through
+    /// its own fault ([`DisconnectReason::is_misbehaviour`]) its address is
+    /// banned in the book for `misbehaviour_ban` (a longer ban the PEX rules
+    /// already gave it stays), so it is not redialled from the book at once.
+    pub fn peer_removed(&mut self, now: Instant, id: &NodeId, reason: DisconnectReason) {
         self.peers.remove(id);
+        if reason.is_misbehaviour() {
+            let wall = self.wall_time(now);
+            if self.book.mark_bad(wall, id, self.cfg.misbehaviour_ban) {
+                debug!("pex: {} banned for {}: {}", id, self.cfg.misbehaviour_ban.as_secs(), reason);
+            }
+        }
     }
 
     /// Asks `id` for addresses unless a request is outstanding.

@@ -40,7 +40,9 @@ const AUTH_BUF_LEN: usize = varint::MAX_LEN + AUTH_SIG_MAX_BODY;
 /// driving loop.
 ///
 /// Memory: two 1044-byte frame buffers plus a few hundred bytes; no
-/// allocation. Secrets (ephemeral key, node key copy, session keys) are
+/// allocation. The output buffer carries the handshake, then a frame
+/// sealed for a caller whose buffer had less room than a frame (see
+/// [`stage_frame`](Self::stage_frame)). Secrets (ephemeral key, node key copy, session keys) are
 /// wiped when no longer needed or on drop.
 pub struct SecretConnection<A: AeadBackend = Aead> {
     error: Option<SecretError>,
@@ -198,8 +200,9 @@ impl<A: AeadBackend> SecretConnection<A> {
 
     /// Handshake bytes to write: the 35-byte ephemeral-key message at once
     /// (never waiting for the peer), then the sealed AuthSig frame as soon
-    /// as the keys are known. Copies as much as fits into `out` and returns
-    /// the count; 0 when there is nothing (more) to send right now.
+    /// as the keys are known; after the handshake, the rest of a frame from
+    /// [`stage_frame`](Self::stage_frame). Copies as much as fits into `out`
+    /// and returns the count; 0 when there is nothing (more) to send right now.
     pub fn poll_transmit(&mut self, out: &mut [u8]) -> usize {
         if self.error.is_some() {
             return 0;
@@ -465,6 +468,70 @@ impl<A: AeadBackend> SecretConnection<A> {
             self.fail(e);
         }
         result
+    }
+
+    /// Bytes [`poll_transmit`](Self::poll_transmit) has yet to hand out:
+    /// handshake output, or the rest of a staged frame.
+    pub fn pending_transmit(&self) -> usize {
+        if self.error.is_some() {
+            return 0;
+        }
+        self.tx_len.saturating_sub(self.tx_pos)
+    }
+
+    /// [`seal_frame`](Self::seal_frame) into the connection's own output
+    /// buffer (free once the handshake is out), for a caller whose buffer
+    /// has less room than a whole frame: hand the frame out with
+    /// [`poll_transmit`](Self::poll_transmit), in as many pieces as needed.
+    /// Returns 1044, or 0 if `fill` wrote nothing or the previous staged
+    /// frame is still pending ([`pending_transmit`](Self::pending_transmit)).
+    ///
+    /// ```
+    /// # use mconn::identity::NodeKey;
+    /// # use mconn::secret::SecretConnection;
+    /// # let mut a = SecretConnection::new(&NodeKey::from_seed([1; 32]), [11; 32]);
+    /// # let mut b = SecretConnection::new(&NodeKey::from_seed([2; 32]), [22; 32]);
+    /// # let mut buf = [0u8; 2048];
+    /// # while !(a.is_established() && b.is_established()) {
+    /// #     let n = a.poll_transmit(&mut buf);
+    /// #     b.handle_input(&buf[..n]).unwrap();
+    /// #     let n = b.poll_transmit(&mut buf);
+    /// #     a.handle_input(&buf[..n]).unwrap();
+    /// # }
+    /// // Established: a frame goes out through a 100-byte buffer.
+    /// assert_eq!(a.stage_frame(|pt| { pt[..2].copy_from_slice(b"hi"); 2 }), Ok(1044));
+    /// let mut small = [0u8; 100];
+    /// while a.pending_transmit() > 0 {
+    ///     let n = a.poll_transmit(&mut small);
+    ///     assert_eq!(b.handle_input(&small[..n]), Ok(n));
+    /// }
+    /// assert_eq!(b.plaintext(), b"hi");
+    /// ```
+    pub fn stage_frame(
+        &mut self,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, SecretError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if !self.is_established() {
+            return Err(SecretError::NotEstablished);
+        }
+        if self.pending_transmit() > 0 {
+            return Ok(0);
+        }
+        let sealer = self.sealer.as_mut().ok_or(SecretError::NotEstablished)?;
+        match sealer.seal(&mut self.tx_buf, fill) {
+            Ok(n) => {
+                self.tx_len = n;
+                self.tx_pos = 0;
+                Ok(n)
+            }
+            Err(e) => {
+                self.fail(e);
+                Err(e)
+            }
+        }
     }
 
     /// Convenience over [`seal_frame`](Self::seal_frame): seals as much of

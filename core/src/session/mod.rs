@@ -59,7 +59,7 @@ use core::time::Duration;
 use crate::conn::{
     self, ByteBuf, ChannelConfig, ChannelStats, Config, ConfigError, ConnStats, Error, MConnection,
 };
-use crate::handshake::{check_dialed_id, NodeInfoExchange};
+use crate::handshake::{check_dialed_id, NodeInfoExchange, PeerInfoStorage};
 use crate::identity::{NodeId, NodeKey};
 use crate::secret::{Aead, AeadBackend, AeadKind, SecretConnection, SEALED_FRAME_LEN};
 use crate::time::{earliest, Instant};
@@ -171,6 +171,26 @@ impl<B: ByteBuf> AsMut<[u8]> for LenBuf<B> {
     }
 }
 
+/// The peer's NodeInfo while it arrives: a growable buffer takes memory
+/// for the announced length only, not for [`MAX_NODE_INFO_SIZE`].
+#[derive(Debug)]
+struct PeerBuf<B>(B);
+
+impl<B: ByteBuf> PeerInfoStorage for PeerBuf<B> {
+    fn capacity(&self) -> usize {
+        self.0.limit()
+    }
+    fn reserve(&mut self, len: usize) -> Option<&mut [u8]> {
+        if !self.0.grow_to(len) {
+            return None;
+        }
+        self.0.bytes_mut().get_mut(..len)
+    }
+    fn stored(&self) -> &[u8] {
+        self.0.bytes()
+    }
+}
+
 /// The layers above the SecretConnection (kept apart so that plaintext
 /// borrowed from the SecretConnection can be fed to them).
 #[derive(Debug)]
@@ -178,9 +198,8 @@ struct Upper<B: ByteBuf> {
     phase: Phase,
     deadline: Option<Instant>,
     node_info_timeout: Duration,
-    exchange: Option<NodeInfoExchange<LenBuf<B>, LenBuf<B>>>,
-    /// After the exchange: our NodeInfo and the peer's (bodies).
-    local_info: Option<LenBuf<B>>,
+    exchange: Option<NodeInfoExchange<LenBuf<B>, PeerBuf<B>>>,
+    /// After the exchange: the peer's NodeInfo body (ours is dropped).
     peer_info: Option<LenBuf<B>>,
     dialed: Option<NodeId>,
     remote_id: Option<NodeId>,
@@ -201,10 +220,6 @@ struct Upper<B: ByteBuf> {
 /// type can be plugged in instead.
 pub struct Session<B: ByteBuf, A: AeadBackend = Aead> {
     secret: Option<SecretConnection<A>>,
-    /// A sealed frame that did not fit the caller's output buffer.
-    frame: [u8; SEALED_FRAME_LEN],
-    frame_pos: usize,
-    frame_len: usize,
     up: Upper<B>,
 }
 
@@ -238,7 +253,10 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
     /// A session that speaks first (the protocol is symmetric). `dialed` is
     /// the ID we dialed (outbound), checked against the authenticated key;
     /// `None` for inbound connections. `make_buf` provides the MConnection's
-    /// buffers (as in [`MConnection::new`]) and two NodeInfo buffers.
+    /// buffers (as in [`MConnection::new`]) and two NodeInfo buffers: ours
+    /// (its encoded length) and the peer's ([`MAX_NODE_INFO_SIZE`]; a
+    /// growable one takes only what the peer's NodeInfo needs). Both are
+    /// dropped or shrunk once the NodeInfos crossed.
     pub fn new(
         config: &SessionConfig,
         channels: &[ChannelConfig],
@@ -254,14 +272,10 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
             buf: make_buf(local_len).ok_or(ConfigError::StorageTooSmall)?,
             len: local_len,
         };
-        let mut peer = LenBuf {
-            buf: make_buf(MAX_NODE_INFO_SIZE).ok_or(ConfigError::StorageTooSmall)?,
-            len: 0,
-        };
-        if !local.buf.grow_to(local_len) || !peer.buf.grow_to(MAX_NODE_INFO_SIZE) {
+        let peer = PeerBuf(make_buf(MAX_NODE_INFO_SIZE).ok_or(ConfigError::StorageTooSmall)?);
+        if !local.buf.grow_to(local_len) || peer.capacity() < MAX_NODE_INFO_SIZE {
             return Err(ConfigError::StorageTooSmall);
         }
-        peer.len = MAX_NODE_INFO_SIZE;
         local_info
             .encode(local.as_mut())
             .map_err(|_| ConfigError::NodeInfo)?;
@@ -283,15 +297,11 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
         };
         Ok(Session {
             secret,
-            frame: [0; SEALED_FRAME_LEN],
-            frame_pos: 0,
-            frame_len: 0,
             up: Upper {
                 phase,
                 deadline: Some(now + timeout),
                 node_info_timeout: config.node_info_timeout,
                 exchange: Some(exchange),
-                local_info: None,
                 peer_info: None,
                 dialed,
                 remote_id: None,
@@ -365,48 +375,42 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
     /// still returns the rest of our own NodeInfo (as CometBFT does, so the
     /// peer can log its own reason): drain it before closing the socket.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> usize {
-        if self.up.phase == Phase::Closed && !self.up.lingers() && self.frame_pos == self.frame_len
-        {
+        let staged = self
+            .secret
+            .as_ref()
+            .is_some_and(|s| s.pending_transmit() > 0);
+        if self.up.phase == Phase::Closed && !self.up.lingers() && !staged {
             return 0;
         }
         let Some(secret) = self.secret.as_mut() else {
             return self.up.fill(now, out);
         };
+        // Handshake bytes, or the rest of a frame staged by an earlier call
+        // (the caller's buffer was short).
         let mut n = secret.poll_transmit(out);
         if !secret.is_established() {
             return n;
         }
         for _ in 0..out.len() / SEALED_FRAME_LEN + 3 {
-            // A frame staged by an earlier call (the caller's buffer was short).
-            if self.frame_pos < self.frame_len {
-                let k = (self.frame_len - self.frame_pos).min(out.len() - n);
-                out[n..n + k].copy_from_slice(&self.frame[self.frame_pos..self.frame_pos + k]);
-                self.frame_pos += k;
-                n += k;
-                if self.frame_pos < self.frame_len {
-                    break;
-                }
-            }
-            self.frame_pos = 0;
-            self.frame_len = 0;
             let room = out.len() - n;
-            if room == 0 {
+            if room == 0 || secret.pending_transmit() > 0 {
                 break;
             }
-            let before = n;
             let up = &mut self.up;
             let sealed = if room >= SEALED_FRAME_LEN {
-                secret
-                    .seal_frame(&mut out[n..n + SEALED_FRAME_LEN], |pt| up.fill(now, pt))
-                    .map(|w| n += w)
+                secret.seal_frame(&mut out[n..n + SEALED_FRAME_LEN], |pt| up.fill(now, pt))
             } else {
-                secret
-                    .seal_frame(&mut self.frame, |pt| up.fill(now, pt))
-                    .map(|w| self.frame_len = w)
+                // Sealed into the SecretConnection's own buffer, handed
+                // out as far as it fits; the rest goes first next time.
+                match secret.stage_frame(|pt| up.fill(now, pt)) {
+                    Ok(0) => Ok(0),
+                    Ok(_) => Ok(secret.poll_transmit(&mut out[n..])),
+                    Err(e) => Err(e),
+                }
             };
             match sealed {
-                Ok(()) if n == before && self.frame_len == 0 => break, // nothing pending
-                Ok(()) => {}
+                Ok(0) => break, // nothing pending
+                Ok(w) => n += w,
                 Err(e) => {
                     self.up.close(CloseReason::Secret(e));
                     break;
@@ -613,7 +617,8 @@ impl<B: ByteBuf> Upper<B> {
         self.retire_exchange();
     }
 
-    /// Once both NodeInfos crossed, keep only the peer's body (shrunk).
+    /// Once both NodeInfos crossed, keep only the peer's body (shrunk);
+    /// ours is dropped.
     fn retire_exchange(&mut self) {
         if !self.exchange.as_ref().is_some_and(|x| x.is_done()) {
             return;
@@ -621,12 +626,10 @@ impl<B: ByteBuf> Upper<B> {
         let Some(exchange) = self.exchange.take() else {
             return;
         };
-        let peer_len = exchange.peer_bytes().map_or(0, <[u8]>::len);
-        let (local, mut peer) = exchange.into_parts();
-        peer.len = peer_len;
-        peer.buf.shrink_to(peer_len);
-        self.local_info = Some(local);
-        self.peer_info = Some(peer);
+        let len = exchange.peer_bytes().map_or(0, <[u8]>::len);
+        let (_local, PeerBuf(mut buf)) = exchange.into_parts();
+        buf.shrink_to(len);
+        self.peer_info = Some(LenBuf { buf, len });
     }
 
     /// Whether our NodeInfo is still going out after we refused the peer.

@@ -65,7 +65,21 @@ pub struct SwitchConfig {
     /// Most IDs remembered as cooling down; when full, the entry that expires
     /// first is forgotten (1024).
     pub max_cooldowns: usize,
+    /// Bytes of partial (started, not finished) received messages over all
+    /// peers together ([`DEFAULT_NODE_PARTIAL_BUDGET`], 1 GiB;
+    /// `usize::MAX`: no node-wide bound). Each connection may always grow
+    /// its partial messages to a fair share (this / peers) and beyond it
+    /// while the node has room; a peer above its share that grows when the
+    /// node is full is cut with
+    /// [`CloseReason::NodePartialBudget`](crate::conn::CloseReason::NodePartialBudget).
+    /// See `docs/memory.md`.
+    pub node_partial_budget: usize,
 }
+
+/// Default [`SwitchConfig::node_partial_budget`]: 1 GiB (without it, 50
+/// peers could hold about 5 GiB of half-finished messages with CometBFT's
+/// channels).
+pub const DEFAULT_NODE_PARTIAL_BUDGET: usize = 1 << 30;
 
 impl SwitchConfig {
     /// CometBFT's limits (spec §5.3) and our admission caps, with no
@@ -85,6 +99,7 @@ impl SwitchConfig {
             max_connections_per_ip: 64,
             max_connections: max_inbound + max_outbound + max_handshakes + 64,
             inbound_handshake_allowance: 8,
+            node_partial_budget: DEFAULT_NODE_PARTIAL_BUDGET,
             persistent_backoff: Backoff::default(),
             persistent_start_jitter: Duration::from_secs(3),
             persistent_stable_after: Duration::from_secs(30),

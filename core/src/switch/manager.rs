@@ -1,6 +1,5 @@
 //! [`PeerManager`]: the peer set and every rule about who may connect.
 
-use crate::session::CloseReason;
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
@@ -273,14 +272,11 @@ impl<R: RngCore> PeerManager<R> {
         // ping flood, an unknown channel, an oversize or stale message):
         // treated like a bad report, so it is not readmitted or redialled
         // at once. A missing pong is not misbehaviour (a bad network).
-        if let DisconnectReason::Session(r) = reason {
-            let silent = r == CloseReason::Conn(crate::conn::CloseReason::PongTimeout);
-            if r.is_peer_fault() && !silent {
-                self.stats.bad_reports += 1;
-                match self.persistent.iter_mut().find(|p| p.addr.id == id) {
-                    Some(p) => p.misbehaved = true,
-                    None => self.start_cooldown(now, id),
-                }
+        if reason.is_protocol_violation() {
+            self.stats.bad_reports += 1;
+            match self.persistent.iter_mut().find(|p| p.addr.id == id) {
+                Some(p) => p.misbehaved = true,
+                None => self.start_cooldown(now, id),
             }
         }
         let lasted = now.saturating_duration_since(since) >= self.config.persistent_stable_after;

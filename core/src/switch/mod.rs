@@ -75,7 +75,7 @@ mod route;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Backoff, SwitchConfig};
+pub use config::{Backoff, SwitchConfig, DEFAULT_NODE_PARTIAL_BUDGET};
 pub use manager::{AddrFilter, PeerFilter, PeerManager};
 pub use peer::{Action, Attempt, ConnId, Direction, PeerEntry, PeerInfo, SwitchStats};
 pub use reason::{ConnectFailure, DisconnectReason, Misbehaviour, Refusal, Report};

@@ -165,6 +165,40 @@ pub enum DisconnectReason {
     Stopping,
 }
 
+impl DisconnectReason {
+    /// Whether the connection itself caught the peer breaking the protocol:
+    /// bad bytes, a ping flood, an unknown channel, an oversize or stale
+    /// message. A missing pong is not (that is a bad network), nor is a
+    /// local close.
+    ///
+    /// ```
+    /// use mconn::conn;
+    /// use mconn::session::CloseReason;
+    /// use mconn::switch::DisconnectReason;
+    ///
+    /// let flood = DisconnectReason::Session(CloseReason::Conn(conn::CloseReason::PingFlood));
+    /// let silent = DisconnectReason::Session(CloseReason::Conn(conn::CloseReason::PongTimeout));
+    /// assert!(flood.is_protocol_violation());
+    /// assert!(!silent.is_protocol_violation());
+    /// assert!(!DisconnectReason::Eof.is_protocol_violation());
+    /// ```
+    pub fn is_protocol_violation(self) -> bool {
+        match self {
+            DisconnectReason::Session(r) => {
+                r.is_peer_fault() && r != CloseReason::Conn(crate::conn::CloseReason::PongTimeout)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the peer left through its own fault: a
+    /// [protocol violation](Self::is_protocol_violation) or a reactor's
+    /// report ([`DisconnectReason::Misbehaved`]).
+    pub fn is_misbehaviour(self) -> bool {
+        self.is_protocol_violation() || matches!(self, DisconnectReason::Misbehaved(_))
+    }
+}
+
 impl fmt::Display for DisconnectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -55,6 +55,11 @@ pub enum PacketError {
     UnknownType,
     /// A msg packet whose channel id is outside 0..=255.
     ChannelOutOfRange,
+    /// A protobuf packet that sets more than one member of the
+    /// `ping | pong | msg` oneof. Protobuf would keep the last one; no
+    /// CometBFT encoder ever writes two, so only a hostile or broken peer
+    /// sends this, and we refuse it rather than guess.
+    SeveralTypes,
     /// The body is not a well-formed packet.
     Malformed(DecodeError),
 }
@@ -66,6 +71,7 @@ impl fmt::Display for PacketError {
             PacketError::VarintOverflow => f.write_str("packet length varint overflow"),
             PacketError::UnknownType => f.write_str("unknown packet type"),
             PacketError::ChannelOutOfRange => f.write_str("channel id out of range"),
+            PacketError::SeveralTypes => f.write_str("packet sets several oneof members"),
             PacketError::Malformed(e) => write!(f, "malformed packet: {e}"),
         }
     }
@@ -343,19 +349,23 @@ fn skip_message(body: &[u8]) -> Result<(), DecodeError> {
 fn decode_pb_body(body: &[u8]) -> Result<Packet<'_>, PacketError> {
     let mut r = Reader::new(body);
     let mut packet = None;
-    // Several oneof members: protobuf semantics, the last one wins.
     while let Some((number, field)) = r.next_field()? {
-        match number {
+        let member = match number {
             PB_PING | PB_PONG => {
                 skip_message(field.as_bytes()?)?;
-                packet = Some(if number == PB_PING {
+                if number == PB_PING {
                     Packet::Ping
                 } else {
                     Packet::Pong
-                });
+                }
             }
-            PB_MSG => packet = Some(decode_pb_msg(field.as_bytes()?)?),
-            _ => {}
+            PB_MSG => decode_pb_msg(field.as_bytes()?)?,
+            _ => continue,
+        };
+        // A second oneof member (even a repeat of the first) is refused:
+        // Go's encoder never writes one (see `PacketError::SeveralTypes`).
+        if packet.replace(member).is_some() {
+            return Err(PacketError::SeveralTypes);
         }
     }
     packet.ok_or(PacketError::UnknownType)

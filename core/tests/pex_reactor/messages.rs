@@ -27,6 +27,45 @@ fn unsolicited_addrs_disconnect_and_ban() {
 }
 
 #[test]
+fn peers_that_leave_for_misbehaviour_are_banned_for_an_hour() {
+    use mconn::conn::CloseReason as Conn;
+    use mconn::session::CloseReason;
+    use mconn::switch::DisconnectReason;
+    let session = |r: Conn| DisconnectReason::Session(CloseReason::Conn(r));
+    let mut m = machine(PexConfig::default());
+    for i in 1..=6 {
+        m.peer_added(at(0), inbound(i));
+    }
+    // Not the peer's fault (a bad network, a close, our own stop): kept.
+    m.peer_removed(at(1), &id(1), session(Conn::PongTimeout));
+    m.peer_removed(at(1), &id(2), DisconnectReason::Eof);
+    m.peer_removed(at(1), &id(3), DisconnectReason::Requested);
+    for i in 1..=3 {
+        assert!(m.book().has(&id(i)) && !m.book().is_banned(&id(i)));
+    }
+    // A protocol violation or another reactor's report: banned for 1 h.
+    m.peer_removed(at(1), &id(4), session(Conn::PingFlood));
+    m.peer_removed(
+        at(1),
+        &id(5),
+        DisconnectReason::Misbehaved(Misbehaviour::Other("bad vote")),
+    );
+    for i in [4, 5] {
+        assert!(m.book().is_banned(&id(i)) && !m.book().has(&id(i)));
+        let banned = m.book().get(&id(i)).unwrap();
+        assert!(banned.is_banned_at(m.wall_time(at(3599))));
+        assert!(!banned.is_banned_at(m.wall_time(at(3602))));
+    }
+    // A longer PEX ban is not shortened by the later, shorter one.
+    let got = m.receive(at(1), &id(6), &addrs_msg(&[addr(9)]));
+    expect_ban(&mut m, id(6), got, Misbehaviour::UnsolicitedAddrs);
+    m.peer_removed(at(2), &id(6), session(Conn::UnknownChannel(7)));
+    let banned = m.book().get(&id(6)).unwrap();
+    assert!(banned.is_banned_at(m.wall_time(at(20 * 3600))));
+    assert!(drain(&mut m).is_empty());
+}
+
+#[test]
 fn a_second_list_for_one_request_is_unsolicited() {
     let mut m = machine(PexConfig::default());
     let p = asked_peer(&mut m, 1);

@@ -138,7 +138,7 @@ fn per_peer_state_and_histories_are_bounded() {
     }
     assert_eq!(m.num_peers(), 8);
     for i in 0..8 {
-        m.peer_removed(at(1), &id(i));
+        m.peer_removed(at(1), &id(i), mconn::switch::DisconnectReason::Eof);
     }
     assert_eq!(m.num_peers(), 0);
     for i in 0..100 {

@@ -45,7 +45,7 @@ use mconn::pex::{
     AddrBook, PexAction, PexConfig, PexMachine, PexPeer, PexView, Received, UnixTime, PEX_CHANNEL,
     PEX_MAX_MSG_SIZE,
 };
-use mconn::switch::{Misbehaviour, Refusal};
+use mconn::switch::{DisconnectReason, Misbehaviour, Refusal};
 use mconn::wire::pex::{self as wire, NetAddress, PexMessage};
 use mconn::Instant;
 
@@ -179,6 +179,23 @@ fn addrs_message(entries: &[(NetAddr, u8)]) -> Vec<u8> {
     out
 }
 
+/// Why the switch removed a peer: every kind of reason, with and without
+/// the peer's fault.
+fn removal_reason(b: u8) -> DisconnectReason {
+    use mconn::conn::CloseReason as Conn;
+    use mconn::session::CloseReason as Session;
+    match b % 8 {
+        0 => DisconnectReason::Eof,
+        1 => DisconnectReason::SocketError,
+        2 => DisconnectReason::Requested,
+        3 => DisconnectReason::Session(Session::Conn(Conn::PongTimeout)),
+        4 => DisconnectReason::Session(Session::Conn(Conn::PingFlood)),
+        5 => DisconnectReason::Session(Session::Conn(Conn::UnknownChannel(b))),
+        6 => DisconnectReason::Misbehaved(Misbehaviour::Other("fuzz")),
+        _ => DisconnectReason::Refused(Refusal::DuplicateId),
+    }
+}
+
 fn request_message() -> Vec<u8> {
     let mut buf = [0u8; wire::REQUEST_LEN];
     let n = wire::encode_request(&mut buf).unwrap_or(0);
@@ -210,8 +227,9 @@ impl Harness {
                 self.add_peer(addrbook::node(n), flags, class, x);
             }
             1 => {
-                if let Some(id) = self.pick_peer(input.u8()) {
-                    self.remove_peer(id);
+                let (pick, why) = (input.u8(), input.u8());
+                if let Some(id) = self.pick_peer(pick) {
+                    self.remove_peer_for(id, removal_reason(why));
                 }
             }
             2 => {
@@ -304,10 +322,33 @@ impl Harness {
     }
 
     fn remove_peer(&mut self, id: NodeId) {
+        self.remove_peer_for(id, DisconnectReason::Eof);
+    }
+
+    /// The switch removes `id` for `why`: a misbehaving peer known to the
+    /// book ends up banned at least until `misbehaviour_ban` from now;
+    /// any other reason leaves the book as it was.
+    fn remove_peer_for(&mut self, id: NodeId, why: DisconnectReason) {
         self.sw.connected.remove(&id);
         self.tracked.remove(&id);
-        self.m.peer_removed(self.now, &id);
+        let wall = self.m.wall_time(self.now);
+        let known = self.m.book().get(&id).is_some();
+        let size = self.m.book().size();
+        self.m.peer_removed(self.now, &id, why);
         self.expect_quiet();
+        let after = self.m.book().get(&id);
+        if why.is_misbehaviour() && known {
+            // Banned, or forgotten when the ban list had no room for it.
+            let until = wall.saturating_add(self.cfg.misbehaviour_ban);
+            let almost = until.saturating_sub(Duration::from_secs(1));
+            assert!(!self.m.book().has(&id), "{id} left for {why} but is live");
+            assert!(
+                after.is_none_or(|e| e.is_banned_at(almost)),
+                "{id} left for {why} but its ban is short"
+            );
+        } else if !why.is_misbehaviour() {
+            assert_eq!(self.m.book().size(), size, "{id} left for {why}: book changed");
+        }
     }
 
     /// Delivers `msg` from `from` and checks the verdict.

@@ -178,6 +178,10 @@ impl<RT: Runtime> SwitchBuilder<RT> {
         }
         config.our_id = node.key.node_id();
         node.channels = inboxes.routes.channels().collect();
+        if node.partial_pool.is_none() && config.node_partial_budget != usize::MAX {
+            let pool = crate::PartialPool::new(config.node_partial_budget);
+            node.partial_pool = Some(Arc::new(pool));
+        }
         let listener = match listen {
             Some(addr) => Some(
                 RT::bind(addr)

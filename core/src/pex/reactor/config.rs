@@ -55,6 +55,13 @@ pub struct PexConfig {
     /// How long misbehaving or undialable addresses are banned
     /// (`defaultBanTime`, 24 h).
     pub ban_duration: Duration,
+    /// How long the book bans a peer that left for any other misbehaviour
+    /// (a protocol violation its connection caught, or another reactor's
+    /// bad report; see [`DisconnectReason::is_misbehaviour`](crate::switch::DisconnectReason::is_misbehaviour)):
+    /// 1 h. Shorter than `ban_duration`: such a peer may be an honest node
+    /// with another configuration (a smaller channel capacity, say), and
+    /// CometBFT's book does not ban it at all.
+    pub misbehaviour_ban: Duration,
     /// Percent preference for new addresses in a seed's answers
     /// (`biasToSelectNewPeers`, 30).
     pub seed_selection_bias: u8,
@@ -105,6 +112,7 @@ impl Default for PexConfig {
             max_dial_attempts: 16,
             persistent_max_dial_period: Duration::ZERO,
             ban_duration: HOUR.saturating_mul(24),
+            misbehaviour_ban: HOUR,
             seed_selection_bias: 30,
             max_addrs_per_msg: 250,
             crawl_period: Duration::from_secs(30),

@@ -739,7 +739,11 @@ fn half_finished_messages_from_many_peers_share_the_node_budget() {
                 reason,
                 DisconnectReason::Session(CloseReason::Conn(conn::CloseReason::NodePartialBudget))
             );
-            assert!(sent.cut && sent.bytes < tried, "sent {} of {tried}", sent.bytes);
+            assert!(
+                sent.cut && sent.bytes < tried,
+                "sent {} of {tried}",
+                sent.bytes
+            );
             assert!(h.wait_closed(Duration::from_secs(10)).await.is_some());
             sent_total += sent.bytes;
         }

@@ -129,6 +129,9 @@ mod tests {
         pool.recharge(900, 100);
         assert_eq!(pool.used(), 100);
         pool.leave(100);
-        assert_eq!((pool.used(), pool.members(), pool.fair_share()), (0, 3, 333));
+        assert_eq!(
+            (pool.used(), pool.members(), pool.fair_share()),
+            (0, 3, 333)
+        );
     }
 }

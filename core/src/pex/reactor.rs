@@ -318,7 +318,12 @@ impl<R: RngCore> PexMachine<R> {
         if reason.is_misbehaviour() {
             let wall = self.wall_time(now);
             if self.book.mark_bad(wall, id, self.cfg.misbehaviour_ban) {
-                debug!("pex: {} banned for {}: {}", id, self.cfg.misbehaviour_ban.as_secs(), reason);
+                debug!(
+                    "pex: {} banned for {}: {}",
+                    id,
+                    self.cfg.misbehaviour_ban.as_secs(),
+                    reason
+                );
             }
         }
     }

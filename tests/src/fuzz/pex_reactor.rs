@@ -347,7 +347,11 @@ impl Harness {
                 "{id} left for {why} but its ban is short"
             );
         } else if !why.is_misbehaviour() {
-            assert_eq!(self.m.book().size(), size, "{id} left for {why}: book changed");
+            assert_eq!(
+                self.m.book().size(),
+                size,
+                "{id} left for {why}: book changed"
+            );
         }
     }
 

@@ -54,7 +54,7 @@ pub use error::ConnectError;
 pub use error::{Disconnect, Error};
 pub use partial_pool::{PartialPool, PoolRef};
 #[cfg(feature = "alloc")]
-pub use peer::{HalfClose, NodeConfig, Peer, HANDSHAKE_IO_BUFFER};
+pub use peer::{HalfClose, NodeConfig, Peer, SocketOptions, HANDSHAKE_IO_BUFFER};
 pub use run::{linger, IoBuf, LOCK_SLICE};
 #[cfg(feature = "std")]
 pub use socket2;

@@ -48,9 +48,18 @@ pub struct NodeConfig {
     /// while the traffic fills them.
     pub io_buffer: usize,
     /// Unsent bytes the kernel may hold (Linux `TCP_NOTSENT_LOWAT`; default
-    /// 128 KiB): beyond it data waits in the priority queues. `None`: the
+    /// 32 KiB): beyond it data waits in the priority queues. `None`: the
     /// kernel's default (higher throughput on some links, worse priority).
     pub unsent_limit: Option<u32>,
+    /// The socket's receive buffer (`SO_RCVBUF`; default `None`: the
+    /// kernel sizes it, growing it to megabytes on a fast link). On a
+    /// receiver slower than its link, every byte there is bulk data an
+    /// urgent message waits behind: 128 KiB cuts the urgent p99 under
+    /// saturating bulk on loopback by about half (BENCHMARKS.md), but it
+    /// also caps the TCP window, so throughput on a long link falls to
+    /// about this ÷ round-trip time (2.6 MB/s at 50 ms). Set it for
+    /// nodes on short links that care about vote latency under load.
+    pub recv_buffer: Option<u32>,
     /// After a close: how long to wait for the last bytes to reach the
     /// socket, then for the peer to close its side (default 5 s).
     pub linger: Duration,
@@ -77,9 +86,18 @@ impl NodeConfig {
             send_timeout: Duration::from_secs(10),
             dial_timeout: Duration::from_secs(3),
             io_buffer: 64 * 1024,
-            unsent_limit: Some(128 * 1024),
+            unsent_limit: Some(32 * 1024),
+            recv_buffer: None,
             linger: Duration::from_secs(5),
             partial_pool: None,
+        }
+    }
+
+    /// The socket options adapters apply ([`tune_socket`](crate::tune_socket)).
+    pub fn socket_options(&self) -> SocketOptions {
+        SocketOptions {
+            unsent_limit: self.unsent_limit,
+            recv_buffer: self.recv_buffer,
         }
     }
 
@@ -88,6 +106,16 @@ impl NodeConfig {
         self.encrypted = false;
         self
     }
+}
+
+/// The per-socket options of a [`NodeConfig`] that adapters apply when
+/// they accept or connect.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketOptions {
+    /// See [`NodeConfig::unsent_limit`].
+    pub unsent_limit: Option<u32>,
+    /// See [`NodeConfig::recv_buffer`].
+    pub recv_buffer: Option<u32>,
 }
 
 /// Socket batch size while the handshake runs and while a connection is

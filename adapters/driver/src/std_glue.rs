@@ -43,11 +43,19 @@ pub fn ephemeral_key() -> [u8; 32] {
 pub const TCP_USER_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// Socket options every std adapter sets: `TCP_NODELAY` on, `TCP_USER_TIMEOUT`
-/// at [`TCP_USER_TIMEOUT`], and on Linux
-/// `TCP_NOTSENT_LOWAT` at `unsent_limit` so that the kernel keeps only
-/// that much unsent data: the rest waits in the connection's priority
-/// queues, where a high-priority message can still overtake it.
-pub fn tune_socket(socket: socket2::SockRef<'_>, unsent_limit: Option<u32>) -> std::io::Result<()> {
+/// at [`TCP_USER_TIMEOUT`], on Linux `TCP_NOTSENT_LOWAT` at
+/// `opts.unsent_limit` so that the kernel keeps only that much unsent data
+/// (the rest waits in the connection's priority queues, where a
+/// high-priority message can still overtake it), and `SO_RCVBUF` at
+/// `opts.recv_buffer` if set (see [`SocketOptions`](crate::SocketOptions)).
+pub fn tune_socket(
+    socket: socket2::SockRef<'_>,
+    opts: crate::SocketOptions,
+) -> std::io::Result<()> {
+    let unsent_limit = opts.unsent_limit;
+    if let Some(bytes) = opts.recv_buffer {
+        socket.set_recv_buffer_size(bytes as usize)?;
+    }
     socket.set_tcp_nodelay(true)?;
     // A peer whose window stays closed is alive and back-pressuring (the
     // session then keeps its pong deadline open); a peer that stops
@@ -82,4 +90,33 @@ pub fn listen_socket(addr: std::net::SocketAddr) -> std::io::Result<std::net::Tc
     socket.listen(LISTEN_BACKLOG)?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::SocketOptions;
+
+    #[test]
+    fn tune_socket_applies_every_option() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let sock = socket2::SockRef::from(&client);
+        let kernel_default = sock.recv_buffer_size().unwrap();
+        let opts = SocketOptions {
+            unsent_limit: Some(32 * 1024),
+            recv_buffer: Some(48 * 1024),
+        };
+        tune_socket(socket2::SockRef::from(&client), opts).unwrap();
+        assert!(sock.tcp_nodelay().unwrap());
+        assert_eq!(sock.tcp_notsent_lowat().unwrap(), 32 * 1024);
+        assert_eq!(sock.tcp_user_timeout().unwrap(), Some(TCP_USER_TIMEOUT));
+        // Linux doubles the value for its bookkeeping.
+        assert_eq!(sock.recv_buffer_size().unwrap(), 2 * 48 * 1024);
+        // Without `recv_buffer` the kernel's own sizing stays.
+        let other = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        tune_socket(socket2::SockRef::from(&other), SocketOptions::default()).unwrap();
+        let other = socket2::SockRef::from(&other);
+        assert_eq!(other.recv_buffer_size().unwrap(), kernel_default);
+    }
 }

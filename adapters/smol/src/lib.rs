@@ -91,10 +91,13 @@ pub type Switch = mconn_driver::switch::Switch<Smol>;
 /// A peer of a [`Switch`].
 pub type SwitchPeer = mconn_driver::switch::SwitchPeer<Smol>;
 
-fn split(stream: Async<TcpStream>, unsent_limit: Option<u32>) -> io::Result<(Half, Half)> {
+fn split(
+    stream: Async<TcpStream>,
+    socket: mconn_driver::SocketOptions,
+) -> io::Result<(Half, Half)> {
     mconn_driver::tune_socket(
         mconn_driver::socket2::SockRef::from(stream.get_ref()),
-        unsent_limit,
+        socket,
     )?;
     let stream = Arc::new(stream);
     Ok((Half(stream.clone()), Half(stream)))
@@ -136,15 +139,18 @@ impl mconn_driver::switch::Runtime for Smol {
 
     async fn accept(
         listener: &Async<TcpListener>,
-        unsent_limit: Option<u32>,
+        socket: mconn_driver::SocketOptions,
     ) -> io::Result<(Half, Half, SocketAddr)> {
         let (stream, addr) = listener.accept().await?;
-        let (r, w) = split(stream, unsent_limit)?;
+        let (r, w) = split(stream, socket)?;
         Ok((r, w, addr))
     }
 
-    async fn connect(addr: SocketAddr, unsent_limit: Option<u32>) -> io::Result<(Half, Half)> {
-        split(Async::<TcpStream>::connect(addr).await?, unsent_limit)
+    async fn connect(
+        addr: SocketAddr,
+        socket: mconn_driver::SocketOptions,
+    ) -> io::Result<(Half, Half)> {
+        split(Async::<TcpStream>::connect(addr).await?, socket)
     }
 }
 
@@ -179,7 +185,7 @@ pub async fn start(
 ) -> Result<Peer, ConnectError> {
     mconn_driver::tune_socket(
         mconn_driver::socket2::SockRef::from(stream.get_ref()),
-        config.unsent_limit,
+        config.socket_options(),
     )?;
     let peer =
         Peer::new(config, outbound, dialed, ephemeral_key()).map_err(ConnectError::Config)?;

@@ -120,7 +120,7 @@ pub async fn start(
 ) -> Result<Peer, ConnectError> {
     mconn_driver::tune_socket(
         mconn_driver::socket2::SockRef::from(&stream),
-        config.unsent_limit,
+        config.socket_options(),
     )?;
     let peer =
         Peer::new(config, outbound, dialed, ephemeral_key()).map_err(ConnectError::Config)?;
@@ -173,17 +173,20 @@ impl mconn_driver::switch::Runtime for Tokio {
 
     async fn accept(
         listener: &TcpListener,
-        unsent_limit: Option<u32>,
+        socket: mconn_driver::SocketOptions,
     ) -> io::Result<(Reader, Writer, SocketAddr)> {
         let (stream, addr) = listener.accept().await?;
-        mconn_driver::tune_socket(mconn_driver::socket2::SockRef::from(&stream), unsent_limit)?;
+        mconn_driver::tune_socket(mconn_driver::socket2::SockRef::from(&stream), socket)?;
         let (r, w) = stream.into_split();
         Ok((Reader(r), Writer(w), addr))
     }
 
-    async fn connect(addr: SocketAddr, unsent_limit: Option<u32>) -> io::Result<(Reader, Writer)> {
+    async fn connect(
+        addr: SocketAddr,
+        socket: mconn_driver::SocketOptions,
+    ) -> io::Result<(Reader, Writer)> {
         let stream = TcpStream::connect(addr).await?;
-        mconn_driver::tune_socket(mconn_driver::socket2::SockRef::from(&stream), unsent_limit)?;
+        mconn_driver::tune_socket(mconn_driver::socket2::SockRef::from(&stream), socket)?;
         let (r, w) = stream.into_split();
         Ok((Reader(r), Writer(w)))
     }

@@ -208,12 +208,12 @@ impl Runtime for Sim {
 
     async fn accept(
         listener: &Listener,
-        _unsent_limit: Option<u32>,
+        _socket: mconn_driver::SocketOptions,
     ) -> io::Result<(Reader, Writer, SocketAddr)> {
         net::accept(listener).await
     }
 
-    async fn connect(addr: SocketAddr, _unsent_limit: Option<u32>) -> io::Result<(Reader, Writer)> {
+    async fn connect(addr: SocketAddr, _socket: mconn_driver::SocketOptions) -> io::Result<(Reader, Writer)> {
         net::connect(addr).await
     }
 

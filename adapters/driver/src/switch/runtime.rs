@@ -41,17 +41,17 @@ pub trait Runtime: Send + Sync + Sized + 'static {
     fn local_addr(listener: &Self::Listener) -> io::Result<SocketAddr>;
 
     /// The next inbound TCP connection, tuned with [`tune_socket`](crate::tune_socket)
-    /// (`unsent_limit`), split in two, with the peer's address.
+    /// (`socket`), split in two, with the peer's address.
     fn accept(
         listener: &Self::Listener,
-        unsent_limit: Option<u32>,
+        socket: crate::SocketOptions,
     ) -> impl Future<Output = io::Result<(Self::Reader, Self::Writer, SocketAddr)>> + Send;
 
     /// Opens a TCP connection (the switch bounds it with the dial timeout),
     /// tuned and split like [`accept`](Self::accept)'s.
     fn connect(
         addr: SocketAddr,
-        unsent_limit: Option<u32>,
+        socket: crate::SocketOptions,
     ) -> impl Future<Output = io::Result<(Self::Reader, Self::Writer)>> + Send;
 
     /// Drives a connection over a stream's halves: implementations write

@@ -127,7 +127,7 @@ pub(crate) async fn accept_task<RT: Runtime>(inner: Arc<Inner<RT>>, listener: RT
                 Poll::Pending
             }
         });
-        let accepted = match select(RT::accept(&listener, inner.node.unsent_limit), stopped).await {
+        let accepted = match select(RT::accept(&listener, inner.node.socket_options()), stopped).await {
             Either::First(a) => a,
             Either::Second(()) => return,
         };
@@ -170,7 +170,7 @@ pub(crate) async fn accept_task<RT: Runtime>(inner: Arc<Inner<RT>>, listener: RT
 pub(crate) async fn dial_task<RT: Runtime>(inner: Arc<Inner<RT>>, conn: ConnId, addr: NetAddr) {
     let guard = TaskGuard(inner.clone());
     let deadline = RT::now() + inner.node.dial_timeout;
-    let connect = RT::connect(addr.socket_addr(), inner.node.unsent_limit);
+    let connect = RT::connect(addr.socket_addr(), inner.node.socket_options());
     let (reader, writer) = match select(connect, RT::sleep_until(deadline)).await {
         Either::First(Ok(halves)) => halves,
         Either::First(Err(e)) => {

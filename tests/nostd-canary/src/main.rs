@@ -8,22 +8,13 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use mconn::conn::{Arena, ChannelConfig, Config, FixedBuf};
+use mconn::conn::{Arena, Config, FixedBuf};
 use mconn::identity::NodeKey;
 use mconn::session::{Event, Security, Session, SessionConfig};
 use mconn::wire::node_info::{NodeInfo, ProtocolVersion};
 use mconn::Instant;
+use mconn_nostd_canary::{pump, received_both, CHANNELS};
 
-const CHANNELS: [ChannelConfig; 2] = [
-    ChannelConfig::new(0x20, 10)
-        .recv_message_capacity(512)
-        .send_buffer(2048)
-        .recv_buffer(2048),
-    ChannelConfig::new(0x30, 1)
-        .recv_message_capacity(512)
-        .send_buffer(2048)
-        .recv_buffer(2048),
-];
 const STORAGE: usize = 4 * 2048 + 512 + 10240;
 
 fn info(id: &str) -> NodeInfo<'_> {
@@ -39,30 +30,6 @@ fn info(id: &str) -> NodeInfo<'_> {
 }
 
 type S<'a> = Session<FixedBuf<'a>>;
-
-/// Moves bytes between the two sessions through a 512-byte "wire".
-fn pump<'x>(a: &mut S<'x>, b: &mut S<'x>, now: Instant) -> Option<()> {
-    let mut wire = [0u8; 512];
-    for _ in 0..64 {
-        let mut moved = 0;
-        for turn in 0..2 {
-            let (from, to) = if turn == 0 {
-                (&mut *a, &mut *b)
-            } else {
-                (&mut *b, &mut *a)
-            };
-            let n = from.poll_transmit(now, &mut wire);
-            if to.handle_input(now, &wire[..n]).ok()? != n {
-                return None;
-            }
-            moved += n;
-        }
-        if moved == 0 {
-            return Some(());
-        }
-    }
-    None
-}
 
 fn exchange() -> Option<usize> {
     let now = Instant::ZERO;
@@ -102,19 +69,7 @@ fn exchange() -> Option<usize> {
     a.try_send(0x30, &[7u8; 300]).ok()?;
     a.try_send(0x20, b"urgent").ok()?;
     pump(&mut a, &mut b, now)?;
-    let mut got = 0;
-    while let Some((ch, msg)) = b.poll_message() {
-        let ok = match ch {
-            0x20 => msg == b"urgent",
-            0x30 => msg.len() == 300 && msg.iter().all(|&x| x == 7),
-            _ => false,
-        };
-        if !ok {
-            return None;
-        }
-        got += 1;
-    }
-    (got == 2).then_some(got)
+    received_both(&mut b)
 }
 
 #[entry]

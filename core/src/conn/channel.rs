@@ -31,6 +31,16 @@ pub struct ChannelStats {
     pub recently_sent: u64,
 }
 
+/// The running totals of one channel (the rest of [`ChannelStats`] is
+/// computed when asked for).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Counters {
+    pub bytes_sent: u64,
+    pub messages_sent: u64,
+    pub bytes_received: u64,
+    pub messages_received: u64,
+}
+
 #[derive(Debug)]
 pub(crate) struct Channel<B> {
     pub cfg: ChannelConfig,
@@ -46,7 +56,7 @@ pub(crate) struct Channel<B> {
     /// When the message in reassembly last grew (or started); `None` when
     /// no message is in reassembly.
     pub partial_at: Option<Instant>,
-    pub stats: ChannelStats,
+    pub stats: Counters,
 }
 
 impl<B: ByteBuf> Channel<B> {
@@ -60,10 +70,7 @@ impl<B: ByteBuf> Channel<B> {
             want_writable: false,
             payload,
             partial_at: None,
-            stats: ChannelStats {
-                id: cfg.id,
-                ..ChannelStats::default()
-            },
+            stats: Counters::default(),
         }
     }
 
@@ -123,12 +130,17 @@ impl<B: ByteBuf> Channel<B> {
     }
 
     pub fn stats(&self) -> ChannelStats {
+        let c = self.stats;
         ChannelStats {
+            id: self.cfg.id,
+            bytes_sent: c.bytes_sent,
+            messages_sent: c.messages_sent,
+            bytes_received: c.bytes_received,
+            messages_received: c.messages_received,
             send_queue_len: self.queued(),
             send_queue_bytes: self.send.used(),
             recv_queue_len: self.recv.complete(),
             recently_sent: self.recently_sent,
-            ..self.stats
         }
     }
 }

@@ -1,6 +1,12 @@
-//! mconn through `mconn-tokio`, the adapter users run: `Peer::send(..).await`,
-//! `try_send`, `recv_with`, `abort`, with its defaults (I/O batches of up to
-//! 64 KiB, `TCP_NOTSENT_LOWAT` 128 KiB, the `ring` AEAD).
+//! mconn through the adapters users run, `mconn-tokio` and `mconn-smol`:
+//! `Peer::send(..).await`, `recv_with`, `recv_any_with`, `abort`, with their
+//! defaults (I/O batches of up to 64 KiB, `TCP_NOTSENT_LOWAT` 128 KiB, the
+//! default AEAD: ring on std) unless a row says otherwise.
+//!
+//! Each side of a connection is one thread: mconn-tokio a current-thread
+//! runtime (the connection task spawned on it); mconn-smol `smol::block_on`
+//! for the application, the connection task on smol's global executor
+//! (`SMOL_THREADS`, set to 2 by the bench if unset: one per side).
 
 use std::net::TcpStream as StdStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,17 +15,48 @@ use std::time::{Duration, Instant};
 
 use mconn::conn::Config;
 use mconn::identity::NodeKey;
+use mconn::secret::AeadKind;
+use mconn_driver::Platform;
 use mconn_tokio::{NodeConfig, Peer};
 
-use crate::driver::{channels, random32, BULK, URGENT};
+use crate::chans::{channels, random32, BULK, URGENT};
 use crate::latency::{stamp, Lat, Load, Recorder, BULK_SIZE};
 use crate::net::Net;
 use crate::throughput::{rt, Counter, Shape};
 
-/// The bench node's settings on mconn-tokio.
-pub fn node_config(encrypted: bool, config: Config, io_buffer: Option<usize>) -> NodeConfig {
+/// An async adapter under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Adapter {
+    /// `mconn-tokio`.
+    Tokio,
+    /// `mconn-smol`.
+    Smol,
+}
+
+impl Adapter {
+    /// The crate name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Adapter::Tokio => "mconn-tokio",
+            Adapter::Smol => "mconn-smol",
+        }
+    }
+}
+
+/// The bench node's settings: the adapters' defaults around the bench
+/// channels, with `config` as the MConnection settings; `aead`: another
+/// AEAD than the default; `encrypted: false`: plaintext.
+pub fn node_config(
+    encrypted: bool,
+    config: Config,
+    aead: Option<AeadKind>,
+    io_buffer: Option<usize>,
+) -> NodeConfig {
     let mut c = NodeConfig::new(NodeKey::from_seed(random32()), "mconn-bench", &channels());
     c.session.conn = config;
+    if let Some(kind) = aead {
+        c.session.aead = kind;
+    }
     if !encrypted {
         c = c.plaintext();
     }
@@ -29,96 +66,189 @@ pub fn node_config(encrypted: bool, config: Config, io_buffer: Option<usize>) ->
     c
 }
 
-/// Handshakes over an accepted or dialed std socket (inside a runtime).
+/// What one side of a connection does with its authenticated peer, on any
+/// platform.
+trait Side {
+    /// The side's result.
+    type Out;
+    /// Runs with the peer until done.
+    async fn run<P: Platform>(self, peer: mconn_driver::Peer<P>) -> Self::Out;
+}
+
+/// Handshakes over an accepted or dialed std socket with `adapter`, runs
+/// `side` with the peer on the calling thread.
+fn drive<S: Side>(
+    adapter: Adapter,
+    cfg: &NodeConfig,
+    sock: StdStream,
+    outbound: bool,
+    side: S,
+) -> S::Out {
+    sock.set_nonblocking(true).expect("nonblocking");
+    match adapter {
+        Adapter::Tokio => rt().block_on(async {
+            let sock = tokio::net::TcpStream::from_std(sock).expect("tokio stream");
+            let p = mconn_tokio::start(cfg, sock, outbound, None)
+                .await
+                .expect("mconn-tokio handshake");
+            side.run(p).await
+        }),
+        Adapter::Smol => smol::block_on(async {
+            let sock = smol::Async::new(sock).expect("smol stream");
+            let p = mconn_smol::start(cfg, sock, outbound, None)
+                .await
+                .expect("mconn-smol handshake");
+            side.run(p).await
+        }),
+    }
+}
+
+/// Sends `size`-byte bulk messages until the peer goes away.
+struct SendBulk {
+    size: usize,
+}
+
+impl Side for SendBulk {
+    type Out = ();
+    async fn run<P: Platform>(self, p: mconn_driver::Peer<P>) {
+        let msg = vec![0xa5u8; self.size];
+        while p.send(BULK, &msg).await.is_ok() {}
+    }
+}
+
+/// Counts bulk messages for a window, then aborts.
+struct CountBulk {
+    shape: Shape,
+}
+
+impl Side for CountBulk {
+    type Out = f64;
+    async fn run<P: Platform>(self, p: mconn_driver::Peer<P>) -> f64 {
+        let mut c = Counter::new(self.shape);
+        while !c.done() {
+            if p.recv_with(BULK, |_| ()).await.is_err() {
+                break;
+            }
+            c.on_msg();
+        }
+        p.abort();
+        c.rate()
+    }
+}
+
+/// Keeps the bulk channel full and sends a stamped urgent message every
+/// `load.interval` (from the same task, through the platform's timer).
+struct Loader {
+    load: Load,
+}
+
+impl Side for Loader {
+    type Out = ();
+    async fn run<P: Platform>(self, p: mconn_driver::Peer<P>) {
+        let step = self.load.interval.as_micros() as u64;
+        let ticker = async {
+            let mut next = P::now().as_micros();
+            loop {
+                next += step;
+                P::sleep_until(mconn::Instant::from_micros(next)).await;
+                if p.send(URGENT, &stamp()).await.is_err() {
+                    return;
+                }
+                next = next.max(P::now().as_micros());
+            }
+        };
+        let bulk = async {
+            let msg = vec![0xb0u8; BULK_SIZE];
+            while p.send(BULK, &msg).await.is_ok() {}
+        };
+        futures::future::select(std::pin::pin!(ticker), std::pin::pin!(bulk)).await;
+    }
+}
+
+/// Records urgent latencies and bulk bytes for a window, then aborts.
+struct RecordLatency {
+    load: Load,
+}
+
+impl Side for RecordLatency {
+    type Out = Lat;
+    async fn run<P: Platform>(self, p: mconn_driver::Peer<P>) -> Lat {
+        let mut rec = Recorder::new(self.load.dur);
+        while !rec.done() {
+            let got = p
+                .recv_any_with(|ch, m| {
+                    if ch == URGENT {
+                        rec.urgent(m);
+                    } else {
+                        rec.bulk(m.len());
+                    }
+                })
+                .await;
+            if got.is_err() {
+                break;
+            }
+        }
+        p.abort();
+        rec.result()
+    }
+}
+
+/// Throughput through `adapter`: one connection, one channel; `aead`: as
+/// for [`node_config`].
+pub fn throughput(
+    adapter: Adapter,
+    net: &Net,
+    shape: Shape,
+    encrypted: bool,
+    aead: Option<AeadKind>,
+) -> f64 {
+    let listener = net.listen();
+    let addr = listener.local_addr().expect("addr");
+    let cfg = node_config(encrypted, Config::cometbft(), aead, None);
+    std::thread::scope(|s| {
+        let cfg2 = node_config(encrypted, Config::cometbft(), aead, None);
+        let recv = s.spawn(move || {
+            let (sock, _) = listener.accept().expect("accept");
+            drive(adapter, &cfg2, sock, false, CountBulk { shape })
+        });
+        let sock = net.connect(addr);
+        drive(adapter, &cfg, sock, true, SendBulk { size: shape.size });
+        recv.join().expect("receiver")
+    })
+}
+
+/// Priority under load through `adapter` (encrypted; `aead` as for
+/// [`node_config`]).
+pub fn latency(
+    adapter: Adapter,
+    net: &Net,
+    load: Load,
+    config: Config,
+    aead: Option<AeadKind>,
+) -> Lat {
+    let listener = net.listen();
+    let addr = listener.local_addr().expect("addr");
+    let cfg = node_config(true, config, aead, None);
+    std::thread::scope(|s| {
+        let cfg2 = node_config(true, config, aead, None);
+        let recv = s.spawn(move || {
+            let (sock, _) = listener.accept().expect("accept");
+            drive(adapter, &cfg2, sock, false, RecordLatency { load })
+        });
+        let sock = net.connect(addr);
+        drive(adapter, &cfg, sock, true, Loader { load });
+        recv.join().expect("receiver")
+    })
+}
+
+/// Handshakes over an accepted or dialed std socket with mconn-tokio
+/// (inside a runtime).
 async fn peer(cfg: &NodeConfig, sock: StdStream, outbound: bool) -> Peer {
     sock.set_nonblocking(true).expect("nonblocking");
     let sock = tokio::net::TcpStream::from_std(sock).expect("tokio stream");
     mconn_tokio::start(cfg, sock, outbound, None)
         .await
         .expect("mconn-tokio handshake")
-}
-
-/// Throughput through mconn-tokio (each side a current-thread runtime).
-pub fn throughput(net: &Net, shape: Shape, encrypted: bool) -> f64 {
-    let listener = net.listen();
-    let addr = listener.local_addr().expect("addr");
-    let cfg = node_config(encrypted, Config::cometbft(), None);
-    std::thread::scope(|s| {
-        let cfg2 = node_config(encrypted, Config::cometbft(), None);
-        let recv = s.spawn(move || {
-            let (sock, _) = listener.accept().expect("accept");
-            rt().block_on(async {
-                let p = peer(&cfg2, sock, false).await;
-                let mut c = Counter::new(shape);
-                while !c.done() {
-                    if p.recv_with(BULK, |_| ()).await.is_err() {
-                        break;
-                    }
-                    c.on_msg();
-                }
-                p.abort();
-                c.rate()
-            })
-        });
-        let sock = net.connect(addr);
-        rt().block_on(async {
-            let p = peer(&cfg, sock, true).await;
-            let msg = vec![0xa5u8; shape.size];
-            while p.send(BULK, &msg).await.is_ok() {}
-        });
-        recv.join().expect("mconn-tokio receiver")
-    })
-}
-
-/// Priority under load through mconn-tokio.
-pub fn latency(net: &Net, load: Load, config: Config) -> Lat {
-    let listener = net.listen();
-    let addr = listener.local_addr().expect("addr");
-    let cfg = node_config(true, config, None);
-    std::thread::scope(|s| {
-        let cfg2 = node_config(true, config, None);
-        let recv = s.spawn(move || {
-            let (sock, _) = listener.accept().expect("accept");
-            rt().block_on(async {
-                let p = peer(&cfg2, sock, false).await;
-                let mut rec = Recorder::new(load.dur);
-                while !rec.done() {
-                    let got = p
-                        .recv_any_with(|ch, m| {
-                            if ch == URGENT {
-                                rec.urgent(m);
-                            } else {
-                                rec.bulk(m.len());
-                            }
-                        })
-                        .await;
-                    if got.is_err() {
-                        break;
-                    }
-                }
-                p.abort();
-                rec.result()
-            })
-        });
-        let sock = net.connect(addr);
-        rt().block_on(async {
-            let p = peer(&cfg, sock, true).await;
-            let urgent = p.clone();
-            let ticker = tokio::spawn(async move {
-                let mut tick = tokio::time::interval(load.interval);
-                loop {
-                    tick.tick().await;
-                    if urgent.send(URGENT, &stamp()).await.is_err() {
-                        return;
-                    }
-                }
-            });
-            let msg = vec![0xb0u8; BULK_SIZE];
-            while p.send(BULK, &msg).await.is_ok() {}
-            ticker.abort();
-        });
-        recv.join().expect("mconn-tokio receiver")
-    })
 }
 
 /// The `__mconn-node N IO_BUF` child on mconn-tokio: accept N connections
@@ -134,7 +264,7 @@ pub fn node_main(n: usize, io_buf: usize) {
             .await
             .expect("bind");
         println!("listening {}", listener.local_addr().expect("addr"));
-        let cfg = Arc::new(node_config(true, Config::cometbft(), Some(io_buf)));
+        let cfg = Arc::new(node_config(true, Config::cometbft(), None, Some(io_buf)));
         let up = Arc::new(AtomicUsize::new(0));
         let peers = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
         for _ in 0..n {
@@ -152,7 +282,7 @@ pub fn node_main(n: usize, io_buf: usize) {
                 }
             });
         }
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + crate::peers::patience(n);
         while up.load(Ordering::SeqCst) < n && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -183,9 +313,9 @@ fn rt2() -> tokio::runtime::Runtime {
 pub fn many_bulk(net: &Net, shape: Shape, peers: usize) -> f64 {
     let listener = net.listen();
     let addr = listener.local_addr().expect("addr");
-    let cfg = Arc::new(node_config(true, Config::cometbft(), None));
+    let cfg = Arc::new(node_config(true, Config::cometbft(), None, None));
     std::thread::scope(|s| {
-        let cfg2 = Arc::new(node_config(true, Config::cometbft(), None));
+        let cfg2 = Arc::new(node_config(true, Config::cometbft(), None, None));
         let recv = s.spawn(move || {
             let socks: Vec<StdStream> = (0..peers)
                 .map(|_| listener.accept().expect("accept").0)

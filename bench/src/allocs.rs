@@ -5,15 +5,14 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::driver::Sec;
 use mconn::conn::{Config, GrowBuf};
 use mconn::identity::NodeKey;
-use mconn::secret::{AeadBackend, RingChaCha, RustCryptoChaCha};
+use mconn::secret::AeadKind;
 use mconn::session::{Event, Security, Session, SessionConfig};
 use mconn::wire::node_info::{NodeInfo, ProtocolVersion};
 use mconn::Instant;
 
-use crate::driver::{channels, BULK, URGENT};
+use crate::chans::{channels, BULK, URGENT};
 
 /// Counts allocations (and reallocations) made by the whole process.
 pub struct Counting;
@@ -59,9 +58,11 @@ pub struct PerMsg {
     pub bytes: f64,
 }
 
-type S<A = RustCryptoChaCha> = Session<GrowBuf, A>;
+type S = Session<GrowBuf>;
 
-fn pair<A: AeadBackend>(encrypted: bool) -> (S<A>, S<A>) {
+/// Two connected sessions; `aead`: SecretConnection with that AEAD, `None`
+/// plaintext.
+fn pair(aead: Option<AeadKind>) -> (S, S) {
     let (ka, kb) = (NodeKey::from_seed([1; 32]), NodeKey::from_seed([2; 32]));
     let (ida, idb) = (ka.node_id().to_string(), kb.node_id().to_string());
     let info = |id| NodeInfo {
@@ -73,9 +74,10 @@ fn pair<A: AeadBackend>(encrypted: bool) -> (S<A>, S<A>) {
         moniker: "node",
         ..NodeInfo::default()
     };
-    let cfg = SessionConfig::new(Config::cometbft());
+    let mut cfg = SessionConfig::new(Config::cometbft());
+    cfg.aead = aead.unwrap_or_default();
     let sec = |k, e| {
-        if encrypted {
+        if aead.is_some() {
             Security::Secret {
                 key: k,
                 ephemeral: [e; 32],
@@ -86,7 +88,7 @@ fn pair<A: AeadBackend>(encrypted: bool) -> (S<A>, S<A>) {
     };
     let make = |len| Some(GrowBuf::new(len));
     let chans = channels();
-    let mut a = S::<A>::new(
+    let mut a = S::new(
         &cfg,
         &chans,
         &info(&ida),
@@ -96,7 +98,7 @@ fn pair<A: AeadBackend>(encrypted: bool) -> (S<A>, S<A>) {
         make,
     )
     .expect("session");
-    let mut b = S::<A>::new(
+    let mut b = S::new(
         &cfg,
         &chans,
         &info(&idb),
@@ -119,13 +121,7 @@ fn pair<A: AeadBackend>(encrypted: bool) -> (S<A>, S<A>) {
 }
 
 /// Sends `count` messages of `size` bytes from a to b; returns delivered.
-fn exchange<A: AeadBackend>(
-    a: &mut S<A>,
-    b: &mut S<A>,
-    msg: &[u8],
-    count: usize,
-    wire: &mut [u8],
-) -> usize {
+fn exchange(a: &mut S, b: &mut S, msg: &[u8], count: usize, wire: &mut [u8]) -> usize {
     let now = Instant::ZERO;
     let (mut queued, mut got) = (0, 0);
     while got < count {
@@ -150,9 +146,10 @@ fn exchange<A: AeadBackend>(
     got
 }
 
-/// Steady-state allocations per message of `size` bytes.
+/// Steady-state allocations per message of `size` bytes (encrypted: with
+/// the RustCrypto AEAD, the one every target has).
 pub fn per_message(size: usize, encrypted: bool) -> PerMsg {
-    let (mut a, mut b) = pair::<RustCryptoChaCha>(encrypted);
+    let (mut a, mut b) = pair(encrypted.then_some(AeadKind::RustCrypto));
     let msg = vec![0x5au8; size];
     let mut wire = vec![0u8; 1 << 16];
     let count = ((64 << 20) / size).clamp(32, 20_000);
@@ -167,17 +164,10 @@ pub fn per_message(size: usize, encrypted: bool) -> PerMsg {
 }
 
 /// Bytes/s of two in-memory sessions on one core: everything mconn does per
-/// byte (framing, seal, open, reassembly) without the kernel.
-pub fn inmem_rate(size: usize, sec: Sec, dur: std::time::Duration) -> f64 {
-    match sec {
-        Sec::Ring => inmem::<RingChaCha>(size, true, dur),
-        Sec::RustCrypto => inmem::<RustCryptoChaCha>(size, true, dur),
-        Sec::Plain => inmem::<RustCryptoChaCha>(size, false, dur),
-    }
-}
-
-fn inmem<A: AeadBackend>(size: usize, encrypted: bool, dur: std::time::Duration) -> f64 {
-    let (mut a, mut b) = pair::<A>(encrypted);
+/// byte (framing, seal, open, reassembly) without the kernel. `aead`: as
+/// for [`pair`].
+pub fn inmem_rate(size: usize, aead: Option<AeadKind>, dur: std::time::Duration) -> f64 {
+    let (mut a, mut b) = pair(aead);
     let msg = vec![0x5au8; size];
     let mut wire = vec![0u8; 1 << 16];
     let batch = ((4 << 20) / size).max(4);

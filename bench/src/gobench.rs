@@ -1,5 +1,7 @@
-//! The CometBFT side: `bench/go` (CometBFT v0.38's own `p2p/conn`), built
-//! with `go build` into the target directory and run as child processes.
+//! The CometBFT side: the bench modes of the interop harness
+//! `tests/interop/go` (`interop bench -role ...`, CometBFT v0.38's own
+//! `p2p/conn` and `p2p`, pinned by its `go.mod`), built with `go build` into
+//! the target directory and run as child processes.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -113,6 +115,11 @@ impl Proc {
             .unwrap_or_default()
     }
 
+    /// Closes stdin (the signal for idle roles to report or exit).
+    pub fn close_stdin(&mut self) {
+        drop(self.child.stdin.take());
+    }
+
     /// Closes stdin (the signal for idle roles to exit) and waits briefly.
     pub fn finish(mut self) {
         drop(self.child.stdin.take());
@@ -134,16 +141,22 @@ impl Drop for Proc {
 }
 
 impl Go {
-    /// Builds `bench/go` next to the bench binary; fails clearly without Go.
+    /// The Go module: the interop harness, whose `go.mod` pins CometBFT.
+    pub fn module_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/go")
+    }
+
+    /// Builds the harness (with its `go.mod`) next to the bench binary;
+    /// fails clearly without Go.
     pub fn build() -> Result<Go, String> {
-        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("go");
+        let src = Self::module_dir();
         let dir = std::env::current_exe()
             .ok()
             .and_then(|p| p.parent().map(PathBuf::from))
             .unwrap_or_else(std::env::temp_dir);
         let bin = dir.join("mconn-bench-go");
         let out = Command::new("go")
-            .args(["build", "-o"])
+            .args(["build", "-buildvcs=false", "-o"])
             .arg(&bin)
             .arg(".")
             .current_dir(&src)
@@ -173,7 +186,7 @@ impl Go {
             .unwrap_or_else(|_| "go: not found".into())
     }
 
-    /// Starts a role (with `prefix`, e.g. `ip netns exec ...`).
+    /// Starts a bench role (with `prefix`, e.g. `ip netns exec ...`).
     pub fn spawn(&self, prefix: &[String], args: &[String]) -> Result<Proc, String> {
         let mut cmd = match prefix.split_first() {
             Some((p, rest)) => {
@@ -183,7 +196,7 @@ impl Go {
             }
             None => Command::new(&self.bin),
         };
-        spawn(cmd.args(args))
+        spawn(cmd.arg("bench").args(args))
     }
 
     /// Starts another program with the same plumbing as [`spawn`](Self::spawn).

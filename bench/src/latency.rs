@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use mconn::conn::Config;
 
-use crate::adapter;
-use crate::driver::{self, unix_nanos, App, Opts, Sec, Tx, BULK, URGENT};
+use crate::adapter::{self, Adapter};
+use crate::chans::unix_nanos;
 use crate::gobench::{ms, Go, GoConf};
 use crate::net::Net;
 use crate::stats::{percentile, Figure};
 use crate::throughput::{rt, yamux_client, yamux_config, yamux_server};
+use mconn::secret::AeadKind;
 
 /// Bulk message size.
 pub const BULK_SIZE: usize = 64 * 1024;
@@ -97,76 +98,6 @@ pub fn stamp() -> [u8; URGENT_SIZE] {
     let mut m = [0u8; URGENT_SIZE];
     m[..8].copy_from_slice(&unix_nanos().to_le_bytes());
     m
-}
-
-struct Loader {
-    bulk: Vec<u8>,
-    interval: Duration,
-    next: Instant,
-}
-
-impl App for Loader {
-    fn pump(&mut self, tx: &mut dyn Tx) -> Option<Instant> {
-        let now = Instant::now();
-        if now >= self.next {
-            let _ = tx.try_send(URGENT, &stamp());
-            self.next += self.interval;
-            if self.next < now {
-                self.next = now + self.interval;
-            }
-        }
-        while tx.try_send(BULK, &self.bulk).is_ok() {}
-        Some(self.next)
-    }
-    fn on_message(&mut self, _: u8, _: &[u8]) {}
-    fn done(&self) -> bool {
-        false
-    }
-}
-
-struct Receiver(Recorder);
-
-impl App for Receiver {
-    fn pump(&mut self, _: &mut dyn Tx) -> Option<Instant> {
-        None
-    }
-    fn on_message(&mut self, ch: u8, msg: &[u8]) {
-        if ch == URGENT {
-            self.0.urgent(msg);
-        } else {
-            self.0.bulk(msg.len());
-        }
-    }
-    fn done(&self) -> bool {
-        self.0.done()
-    }
-}
-
-/// mconn ↔ mconn, defaults.
-pub fn mconn(net: &Net, load: Load, sec: Sec, io_buf: usize) -> Lat {
-    mconn_with(net, load, sec, io_buf, Config::cometbft())
-}
-
-fn mconn_with(net: &Net, load: Load, sec: Sec, io_buf: usize, config: Config) -> Lat {
-    let listener = net.listen();
-    let addr = listener.local_addr().expect("addr");
-    let opts = Opts { sec, io_buf };
-    std::thread::scope(|s| {
-        let recv = s.spawn(move || {
-            let (sock, _) = listener.accept().expect("accept");
-            let mut app = Receiver(Recorder::new(load.dur));
-            rt().block_on(driver::run(sock, opts, config, &mut app));
-            app.0.result()
-        });
-        let sock = net.connect(addr);
-        let mut app = Loader {
-            bulk: vec![0xb0; BULK_SIZE],
-            interval: load.interval,
-            next: Instant::now(),
-        };
-        rt().block_on(driver::run(sock, opts, config, &mut app));
-        recv.join().expect("receiver")
-    })
 }
 
 /// yamux ↔ yamux: a bulk stream and an urgent stream (no priorities).
@@ -296,37 +227,39 @@ pub fn figures(go: Option<&Go>, quick: bool, runs: usize) -> Vec<Figure> {
     };
     let case = "urgent 100 B every 5 ms (prio 10), bulk 64 KiB saturated (prio 1)";
     let net = &Net::Loopback;
-    let buf = 64 * 1024;
     let mut capped = Config::cometbft();
     capped.send_rate = Some(5_120_000);
     capped.recv_rate = Some(5_120_000);
-    let mut systems = vec![
-        System {
-            name: "mconn",
-            config: "mconn-tokio defaults (SecretConnection, ring AEAD, no caps)".into(),
-            run: Box::new(move || Ok(adapter::latency(net, load, Config::cometbft()))),
-        },
-        System {
-            name: "mconn",
-            config: "mconn-tokio, 5 MB/s rate caps (as CometBFT defaults)".into(),
-            run: Box::new(move || Ok(adapter::latency(net, load, capped))),
-        },
-    ];
-    if !quick {
+    let aead = AeadKind::DEFAULT;
+    let mut systems = Vec::new();
+    for a in [Adapter::Tokio, Adapter::Smol] {
         systems.push(System {
             name: "mconn",
-            config: "bench driver, SecretConnection, RustCrypto, no caps".into(),
-            run: Box::new(move || Ok(mconn(net, load, Sec::RustCrypto, buf))),
+            config: format!(
+                "{} defaults (SecretConnection, {aead} AEAD, no caps)",
+                a.name()
+            ),
+            run: Box::new(move || Ok(adapter::latency(a, net, load, Config::cometbft(), None))),
         });
+    }
+    systems.push(System {
+        name: "mconn",
+        config: "mconn-tokio, 5 MB/s rate caps (as CometBFT defaults)".into(),
+        run: Box::new(move || Ok(adapter::latency(Adapter::Tokio, net, load, capped, None))),
+    });
+    if !quick && aead != AeadKind::RustCrypto {
         systems.push(System {
             name: "mconn",
-            config: "bench driver, RustCrypto, 5 MB/s rate caps".into(),
-            run: Box::new(move || Ok(mconn_with(net, load, Sec::RustCrypto, buf, capped))),
-        });
-        systems.push(System {
-            name: "mconn",
-            config: "bench driver, SecretConnection, ring, no caps".into(),
-            run: Box::new(move || Ok(mconn(net, load, Sec::Ring, buf))),
+            config: "mconn-tokio, RustCrypto AEAD (`session.aead`), no caps".into(),
+            run: Box::new(move || {
+                Ok(adapter::latency(
+                    Adapter::Tokio,
+                    net,
+                    load,
+                    Config::cometbft(),
+                    Some(AeadKind::RustCrypto),
+                ))
+            }),
         });
     }
     if let Some(go) = go {

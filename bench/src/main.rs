@@ -8,7 +8,7 @@
 //! ```
 //!
 //! `LIST` is a comma-separated subset of
-//! `allocs,ceilings,throughput,latency,peers,netem,switch`.
+//! `allocs,ceilings,throughput,latency,handshakes,peers,netem,switch`.
 //! Writes `results.json`, `results.md` and `chart.svg` into `DIR`
 //! (default `target/mconn-bench`) and prints the table. `--soak` runs only
 //! the soak (see [`soak`]), writing `soak.{json,md,svg}` and exiting non-zero
@@ -16,8 +16,9 @@
 
 mod adapter;
 mod allocs;
-mod driver;
+mod chans;
 mod gobench;
+mod handshake;
 mod latency;
 mod net;
 mod peers;
@@ -30,8 +31,9 @@ mod throughput;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use driver::Sec;
+use adapter::Adapter;
 use gobench::{Go, GoConf};
+use mconn::secret::AeadKind;
 use net::{Net, Netns};
 use stats::Figure;
 use throughput::Shape;
@@ -39,11 +41,12 @@ use throughput::Shape;
 #[global_allocator]
 static ALLOC: allocs::Counting = allocs::Counting;
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 8] = [
     "allocs",
     "ceilings",
     "throughput",
     "latency",
+    "handshakes",
     "peers",
     "netem",
     "switch",
@@ -232,18 +235,12 @@ fn throughput_jobs<'a>(
             "raw write/read loop, 64 KiB buffers (ceiling)".into(),
             Box::new(move || Ok(throughput::tcp(net, shape))),
         );
-        job(
-            &plain,
-            "mconn",
-            "mconn-tokio defaults (no rate cap, no flush timer)".into(),
-            Box::new(move || Ok(adapter::throughput(net, shape, false))),
-        );
-        if full {
+        for a in [Adapter::Tokio, Adapter::Smol] {
             job(
                 &plain,
                 "mconn",
-                "bench driver (one task, app inside the loop)".into(),
-                Box::new(move || Ok(throughput::mconn(net, shape, Sec::Plain))),
+                format!("{} defaults (no rate cap, no flush timer)", a.name()),
+                Box::new(move || Ok(adapter::throughput(a, net, shape, false, None))),
             );
         }
         if let Some(go) = go {
@@ -270,26 +267,34 @@ fn throughput_jobs<'a>(
                 Box::new(move || Ok(throughput::yamux(net, shape, true))),
             );
         }
-        job(
-            &enc,
-            "mconn",
-            "mconn-tokio defaults (SecretConnection, ring AEAD)".into(),
-            Box::new(move || Ok(adapter::throughput(net, shape, true))),
-        );
-        if full {
+        for a in [Adapter::Tokio, Adapter::Smol] {
             job(
                 &enc,
                 "mconn",
-                "bench driver, RustCrypto AEAD".into(),
-                Box::new(move || Ok(throughput::mconn(net, shape, Sec::RustCrypto))),
+                format!(
+                    "{} defaults (SecretConnection, {} AEAD)",
+                    a.name(),
+                    AeadKind::DEFAULT
+                ),
+                Box::new(move || Ok(adapter::throughput(a, net, shape, true, None))),
             );
         }
-        job(
-            &enc,
-            "mconn",
-            "bench driver, ring AEAD".into(),
-            Box::new(move || Ok(throughput::mconn(net, shape, Sec::Ring))),
-        );
+        if full && AeadKind::DEFAULT != AeadKind::RustCrypto {
+            job(
+                &enc,
+                "mconn",
+                "mconn-tokio, RustCrypto AEAD (`session.aead`)".into(),
+                Box::new(move || {
+                    Ok(adapter::throughput(
+                        Adapter::Tokio,
+                        net,
+                        shape,
+                        true,
+                        Some(AeadKind::RustCrypto),
+                    ))
+                }),
+            );
+        }
         if let Some(go) = go {
             for &conf in go_confs {
                 job(
@@ -368,7 +373,7 @@ fn machine() -> Vec<String> {
             format!("{:.1} GiB RAM", kb as f64 / 1048576.0)
         });
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let gomod = include_str!("../go/go.mod");
+    let gomod = include_str!("../../tests/interop/go/go.mod");
     let comet = gomod
         .lines()
         .find(|l| l.contains("github.com/cometbft/cometbft "))
@@ -380,11 +385,18 @@ fn machine() -> Vec<String> {
         format!("kernel: {}", cmd("uname", &["-sr"])),
         format!("load average at start: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")),
         format!("{}; {}", cmd("rustc", &["-V"]), Go::version()),
-        format!("CometBFT {comet} (p2p/conn, via bench/go); yamux 0.13 over tokio; mconn via mconn-tokio (and the bench's own driver where noted); Rust sides: one current-thread runtime per side (switch scenario: one multi-thread runtime with 2 workers per process)"),
+        format!("CometBFT {comet} (p2p/conn and p2p, via tests/interop/go's bench modes); yamux 0.13 over tokio"),
+        format!("mconn: every connection row through the adapters users run, with their defaults unless the row says otherwise (AEAD {}; other AEADs through `NodeConfig.session.aead`); the core alone only in `ceiling` (in-memory session pair)", AeadKind::DEFAULT),
+        format!("threads: throughput/latency one thread per side (mconn-tokio: a current-thread runtime; mconn-smol: block_on plus smol's global executor, SMOL_THREADS={}); peers, handshakes, switch: one multi-thread tokio runtime with 2 workers per process; Go: GOMAXPROCS default", std::env::var("SMOL_THREADS").unwrap_or_default()),
     ]
 }
 
 fn main() {
+    // mconn-smol runs connections on smol's global executor: one thread per
+    // side of a bench connection (both sides live in this process).
+    if std::env::var_os("SMOL_THREADS").is_none() {
+        std::env::set_var("SMOL_THREADS", "2");
+    }
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("__mconn-node") {
         let n = argv.get(2).and_then(|n| n.parse().ok()).unwrap_or(100);
@@ -406,6 +418,12 @@ fn main() {
         Some("__mconn-soak-hub") => {
             soak::hub_main(arg(2, 520), Duration::from_millis(arg(3, 5000) as u64))
         }
+        Some("__mconn-hs-listen") => handshake::listen_main(),
+        Some("__mconn-hs-dial") => handshake::dial_main(
+            argv.get(2).map_or("", String::as_str),
+            arg(3, handshake::DIALERS),
+            Duration::from_millis(arg(4, 1000) as u64),
+        ),
         _ => {}
     }
     if argv.get(1).map(String::as_str) == Some("--replot") {
@@ -469,33 +487,36 @@ fn main() {
 
     if want("ceilings") {
         let d = Duration::from_millis(if q { 300 } else { 1000 });
-        let mut jobs: Vec<Job<'_>> = vec![
-            Job {
+        let mut jobs: Vec<Job<'_>> = Vec::new();
+        for &kind in AeadKind::AVAILABLE {
+            let config = match kind {
+                AeadKind::RustCrypto => {
+                    "RustCrypto chacha20poly1305 (mconn default without std)".to_string()
+                }
+                k => format!("{k} (mconn default on std: `AeadKind::DEFAULT`)"),
+            };
+            jobs.push(Job {
                 scenario: "ceiling",
                 case: "seal 1028 B".into(),
                 system: "aead",
-                config: "RustCrypto chacha20poly1305 (mconn default without std)".into(),
-                run: Box::new(move || Ok(throughput::seal_rate_of(Sec::RustCrypto, d))),
-            },
-            Job {
-                scenario: "ceiling",
-                case: "seal 1028 B".into(),
-                system: "aead",
-                config: "ring (mconn default on std: `AeadKind`)".into(),
-                run: Box::new(move || Ok(throughput::seal_rate_of(Sec::Ring, d))),
-            },
-        ];
-        for (sec, name) in [
-            (Sec::Plain, "plaintext"),
-            (Sec::RustCrypto, "RustCrypto"),
-            (Sec::Ring, "ring"),
-        ] {
+                config,
+                run: Box::new(move || Ok(throughput::seal_rate(kind, d))),
+            });
+        }
+        let mut kinds = vec![None];
+        kinds.extend(AeadKind::AVAILABLE.iter().rev().map(|&k| Some(k)));
+        for aead in kinds {
+            let name = match aead {
+                None => "plaintext".to_string(),
+                Some(AeadKind::RustCrypto) => "RustCrypto".to_string(),
+                Some(k) => k.to_string(),
+            };
             jobs.push(Job {
                 scenario: "ceiling",
                 case: "mconn in memory, 1 MiB messages".into(),
                 system: "mconn",
                 config: format!("session pair on one core, {name}"),
-                run: Box::new(move || Ok(allocs::inmem_rate(1 << 20, sec, d))),
+                run: Box::new(move || Ok(allocs::inmem_rate(1 << 20, aead, d))),
             });
         }
         if let Some(go) = go {
@@ -520,6 +541,10 @@ fn main() {
 
     if want("latency") {
         figs.extend(latency::figures(go, q, runs));
+    }
+
+    if want("handshakes") {
+        figs.extend(handshake::figures(go, q, runs));
     }
 
     if want("peers") {

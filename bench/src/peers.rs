@@ -15,6 +15,20 @@ pub const PEER_IO_BUF: usize = 64 * 1024;
 /// A smaller buffer (about 4 sealed frames), to show the core's own share.
 pub const SMALL_IO_BUF: usize = 4 * 1024;
 
+/// How long `n` connections may take to come up: a minute, plus 10 ms
+/// each (10,000 peers: under three minutes at the Go swarm's 64 handshakes
+/// in flight).
+pub fn patience(n: usize) -> Duration {
+    Duration::from_secs(60) + Duration::from_millis(10) * n as u32
+}
+
+/// Source addresses the swarm spreads `n` connections over (127.0.0.1 ..
+/// 127.0.0.k): at most 4,000 per address, far below the ephemeral port
+/// range of one (source, destination) pair.
+pub fn swarm_sources(n: usize) -> usize {
+    n.div_ceil(4000).max(1)
+}
+
 /// One run's result.
 #[derive(Clone, Copy, Debug)]
 pub struct PeersResult {
@@ -101,6 +115,8 @@ pub fn measure(
             addr.into(),
             "-n".into(),
             n.to_string(),
+            "-sources".into(),
+            swarm_sources(n).to_string(),
         ],
     )?;
     let up = swarm.json()?;

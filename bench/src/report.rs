@@ -86,16 +86,17 @@ pub fn ceiling(figs: &[Figure], f: &Figure) -> Option<f64> {
     if !f.case.ends_with("encrypted") {
         return Some(tcp);
     }
+    // mconn rows name the AEAD only when it is not the default.
     let aead = if f.system == "cometbft" {
-        "Go x/crypto"
-    } else if f.config.contains("ring") {
-        "ring"
+        "Go x/crypto".to_string()
+    } else if f.config.contains("RustCrypto") {
+        "RustCrypto".to_string()
     } else {
-        "RustCrypto"
+        mconn::secret::AeadKind::DEFAULT.to_string()
     };
     let seal = figs
         .iter()
-        .find(|g| g.ok() && g.scenario == "ceiling" && g.config.starts_with(aead))
+        .find(|g| g.ok() && g.scenario == "ceiling" && g.config.starts_with(&aead))
         .map_or(f64::INFINITY, |g| g.median);
     Some(tcp.min(seal))
 }
@@ -129,43 +130,34 @@ pub fn ratios(figs: &[Figure]) -> Vec<String> {
         }
     }
     for (sc, case) in &cases {
-        let m = best(&find(figs, sc, case, "mconn", None, "MB/s"));
-        let mdef = find(figs, sc, case, "mconn", None, "MB/s")
-            .into_iter()
-            .find(|f| !f.config.contains("ring"));
-        let c = best(&find(figs, sc, case, "cometbft", None, "MB/s"));
-        let cdef = find(figs, sc, case, "cometbft", Some("defaults"), "MB/s")
-            .first()
-            .copied();
-        let y = best(&find(figs, sc, case, "yamux", None, "MB/s"));
+        let of = |sys: &str, conf: Option<&str>| find(figs, sc, case, sys, conf, "MB/s");
+        let tokio = of("mconn", Some("mconn-tokio defaults")).first().copied();
+        let smol = of("mconn", Some("mconn-smol defaults")).first().copied();
+        let c = best(&of("cometbft", None));
+        let cun = of("cometbft", Some("uncapped")).first().copied();
+        let cdef = of("cometbft", Some("defaults")).first().copied();
+        let y = best(&of("yamux", None));
         let mut line = format!("- {sc}, {case}:");
-        if let Some((v, a, b)) = ratio(m, c) {
-            let _ = write!(
-                line,
-                " best mconn ÷ best CometBFT = **{}** ({a} vs {b});",
-                r(v)
-            );
-        }
-        if let (Some(md), Some(mb)) = (mdef, m) {
-            if md.config != mb.config {
-                if let Some((v, _, _)) = ratio(Some(md), c) {
-                    let _ = write!(
-                        line,
-                        " mconn defaults (mconn-tokio) ÷ best CometBFT = **{}**;",
-                        r(v)
-                    );
-                }
+        for (name, m) in [("mconn-tokio", tokio), ("mconn-smol", smol)] {
+            let Some(m) = m else { continue };
+            let mut parts = Vec::new();
+            if let Some((v, _, b)) = ratio(Some(m), c) {
+                parts.push(format!("÷ best CometBFT = **{}** ({b})", r(v)));
             }
-        }
-        if let Some((v, _, _)) = ratio(mdef, cdef) {
-            let _ = write!(line, " mconn defaults ÷ CometBFT defaults = {};", r(v));
-        }
-        if let Some((v, _, b)) = ratio(m, y) {
-            let _ = write!(line, " mconn ÷ yamux = **{}** ({b});", r(v));
-        }
-        if let Some(m) = m {
+            if let Some((v, _, _)) = ratio(Some(m), cun) {
+                parts.push(format!("÷ CometBFT uncapped = {}", r(v)));
+            }
+            if let Some((v, _, _)) = ratio(Some(m), cdef) {
+                parts.push(format!("÷ CometBFT defaults = {}", r(v)));
+            }
+            if let Some((v, _, b)) = ratio(Some(m), y) {
+                parts.push(format!("÷ best yamux = **{}** ({b})", r(v)));
+            }
             if let Some(ceil) = ceiling(figs, m) {
-                let _ = write!(line, " mconn ÷ ceiling = **{}**;", r(m.median / ceil));
+                parts.push(format!("÷ ceiling = **{}**", r(m.median / ceil)));
+            }
+            if !parts.is_empty() {
+                let _ = write!(line, " {name} defaults {};", parts.join(", "));
             }
         }
         if let Some(c) = c {
@@ -190,6 +182,7 @@ pub fn ratios(figs: &[Figure]) -> Vec<String> {
                 .map(|f| f.median)
         };
         let m = lat("mconn", Some("mconn-tokio defaults"));
+        let smol = lat("mconn", Some("mconn-smol defaults"));
         let mcap = lat("mconn", Some("mconn-tokio, 5 MB/s rate caps"));
         let parts: Vec<String> = [
             (
@@ -203,6 +196,7 @@ pub fn ratios(figs: &[Figure]) -> Vec<String> {
                 lat("cometbft", Some("uncapped, flush 1 ms")),
             ),
             ("mconn ÷ yamux", m, lat("yamux", None)),
+            ("mconn-smol ÷ yamux", smol, lat("yamux", None)),
         ]
         .into_iter()
         .filter_map(|(n, a, b)| Some(format!("{n} = {}", r(a? / b?))))
@@ -235,6 +229,16 @@ pub fn ratios(figs: &[Figure]) -> Vec<String> {
                 parts.join("; ")
             ));
         }
+    }
+    let hs = |sys: &str| {
+        figs.iter()
+            .find(|f| f.ok() && f.scenario == "handshakes" && f.system == sys)
+    };
+    if let Some((v, _, _)) = ratio(hs("mconn"), hs("cometbft")) {
+        out.push(format!(
+            "- handshakes/s (higher is better): mconn-tokio ÷ CometBFT = **{}**",
+            r(v)
+        ));
     }
     out.extend(switch_ratios(figs));
     out

@@ -22,7 +22,7 @@ use mconn_driver::switch::Reactor;
 use mconn_tokio::{NodeConfig, Switch, SwitchPeer, Tokio};
 use serde::{Deserialize, Serialize};
 
-use crate::driver::random32;
+use crate::chans::random32;
 use crate::gobench::{spawn_exe, Proc};
 use crate::peers::{cpu_secs, raise_nofile, rss_kib};
 

@@ -2,8 +2,9 @@
 //!
 //! * Broadcast: one hub switch and `LEAVES` leaf switches in one process
 //!   (ours: this binary re-executed as `__mconn-switch-bcast`, `mconn-tokio`
-//!   on a multi-thread runtime with 2 workers; CometBFT: `bench/go`'s
-//!   `switch-bcast` role, `p2p.Switch` + `p2p.MultiplexTransport`). The hub
+//!   on a multi-thread runtime with 2 workers; CometBFT: the interop
+//!   harness's bench role `switch-bcast`, `p2p.Switch` +
+//!   `p2p.MultiplexTransport`). The hub
 //!   broadcasts `COUNT` 1 KiB messages on one channel, each carrying its
 //!   sequence number and send time, waiting for each broadcast to be queued
 //!   for every peer before the next; every leaf records each arrival.
@@ -21,7 +22,7 @@ use mconn_driver::switch::Reactor;
 use mconn_tokio::{NodeConfig, Switch, SwitchPeer, Tokio};
 use serde::{Deserialize, Serialize};
 
-use crate::driver::{random32, BULK};
+use crate::chans::{random32, BULK};
 use crate::gobench::{spawn_exe, Go, GoConf, Proc};
 use crate::peers::{self, PeersResult};
 use crate::stats::{percentile, Figure};

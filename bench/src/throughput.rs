@@ -5,18 +5,18 @@
 //! program implements the same rule).
 //!
 //! Rust sides run one thread each (a current-thread tokio runtime or a plain
-//! blocking loop); the Go sides are two processes.
+//! blocking loop; mconn-smol's connection tasks run on smol's global
+//! executor); the Go sides are two processes. The mconn rows are in
+//! [`crate::adapter`].
 
 use std::io::{BufWriter, Read, Write};
 use std::net::TcpStream as StdStream;
 use std::time::{Duration, Instant};
 
 use futures::{AsyncReadExt, AsyncWriteExt};
-use mconn::conn::Config;
-use mconn::secret::{AeadBackend, RingChaCha, RustCryptoChaCha};
+use mconn::secret::{Aead, AeadBackend, AeadKind};
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
-use crate::driver::{self, App, Opts, Sec, Tx, BULK};
 use crate::gobench::{ms, Go, GoConf};
 use crate::net::Net;
 
@@ -115,68 +115,6 @@ pub fn tcp(net: &Net, shape: Shape) -> f64 {
         let mut w = BufWriter::with_capacity(64 * 1024, sock);
         while w.write_all(&msg).is_ok() {}
         recv.join().expect("tcp receiver")
-    })
-}
-
-struct SendAll {
-    msg: Vec<u8>,
-}
-
-impl App for SendAll {
-    fn pump(&mut self, tx: &mut dyn Tx) -> Option<Instant> {
-        while tx.try_send(BULK, &self.msg).is_ok() {}
-        None
-    }
-    fn on_message(&mut self, _: u8, _: &[u8]) {}
-    fn done(&self) -> bool {
-        false
-    }
-}
-
-struct Count(Counter);
-
-impl App for Count {
-    fn pump(&mut self, _: &mut dyn Tx) -> Option<Instant> {
-        None
-    }
-    fn on_message(&mut self, ch: u8, _: &[u8]) {
-        if ch == BULK {
-            self.0.on_msg();
-        }
-    }
-    fn done(&self) -> bool {
-        self.0.done()
-    }
-}
-
-/// I/O buffer of the mconn driver in throughput runs.
-pub const IO_BUF: usize = 256 * 1024;
-
-/// mconn ↔ mconn, defaults (no rate caps, no flush timer).
-pub fn mconn(net: &Net, shape: Shape, sec: Sec) -> f64 {
-    let listener = net.listen();
-    let addr = listener.local_addr().expect("addr");
-    let opts = Opts {
-        sec,
-        io_buf: IO_BUF,
-    };
-    let config = Config::cometbft();
-    std::thread::scope(|s| {
-        let recv = s.spawn(move || {
-            let (sock, _) = listener.accept().expect("accept");
-            let mut app = Count(Counter::new(shape));
-            let end = rt().block_on(driver::run(sock, opts, config, &mut app));
-            if let driver::End::PeerGone(why) = end {
-                eprintln!("mconn receiver ended early: {why}");
-            }
-            app.0.rate()
-        });
-        let sock = net.connect(addr);
-        let mut app = SendAll {
-            msg: vec![0xa5; shape.size],
-        };
-        rt().block_on(driver::run(sock, opts, config, &mut app));
-        recv.join().expect("mconn receiver")
     })
 }
 
@@ -306,9 +244,10 @@ pub fn cometbft(
         .ok_or_else(|| format!("no rate in {v}"))
 }
 
-/// Raw single-core ChaCha20-Poly1305 seal rate on 1028-byte buffers, bytes/s.
-pub fn seal_rate<A: AeadBackend>(dur: Duration) -> f64 {
-    let aead = A::new(&[7; 32]);
+/// Raw single-core ChaCha20-Poly1305 seal rate of `kind` on 1028-byte
+/// buffers, bytes/s.
+pub fn seal_rate(kind: AeadKind, dur: Duration) -> f64 {
+    let aead = Aead::with_kind(kind, &[7; 32]);
     let mut frame = [0x55u8; 1028];
     let mut nonce = [0u8; 12];
     let start = Instant::now();
@@ -322,12 +261,4 @@ pub fn seal_rate<A: AeadBackend>(dur: Duration) -> f64 {
         }
     }
     n as f64 * 1028.0 / start.elapsed().as_secs_f64()
-}
-
-/// Seal rate of the backend `sec` uses.
-pub fn seal_rate_of(sec: Sec, dur: Duration) -> f64 {
-    match sec {
-        Sec::Ring => seal_rate::<RingChaCha>(dur),
-        _ => seal_rate::<RustCryptoChaCha>(dur),
-    }
 }

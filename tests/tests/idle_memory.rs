@@ -4,7 +4,7 @@
 //!
 //! * `session`: core [`Session`]s (SecretConnection → NodeInfo →
 //!   MConnection, growable buffers, CometBFT's ten channels), each boxed as
-//!   an adapter keeps it, handshaken in memory through 2 KiB batches and
+//!   an adapter keeps it, handshaken in memory through 1 KiB batches and
 //!   then idle through one keepalive ping and pong each way.
 //! * `tokio`: `mconn-tokio` connections over loopback TCP with its defaults
 //!   (what the `peers` benchmark runs), both ends in this process.

@@ -119,9 +119,11 @@ pub struct SocketOptions {
 }
 
 /// Socket batch size while the handshake runs and while a connection is
-/// quiet: a sealed frame (1044 bytes) and a NodeInfo fit; larger batches
+/// quiet: pings, pongs and handshake messages fit; a sealed frame (1044
+/// bytes) that does not is read in two batches, or sealed into the
+/// SecretConnection's own frame stage and written in two. Larger batches
 /// are taken only once the peer is authenticated and traffic fills them.
-pub const HANDSHAKE_IO_BUFFER: usize = 2048;
+pub const HANDSHAKE_IO_BUFFER: usize = 1024;
 
 /// How much a batch buffer grows when a batch filled it: bursts of a few
 /// frames take a few KiB, sustained bulk reaches `io_buffer` in three steps.

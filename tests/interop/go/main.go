@@ -17,6 +17,10 @@
 //	pex     a node with CometBFT's PEX reactor and address book
 //
 // Keepalive and rejection runs are these scenarios with other flags.
+//
+// `interop bench -role ROLE ...` runs one side of a benchmark for
+// mconn-bench instead (bench.go, benchhs.go, benchswitch.go; own flags and
+// output, no events).
 package main
 
 import (
@@ -87,6 +91,10 @@ func offline(scenario string) bool {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "bench" {
+		benchMain(os.Args[2:])
+		return
+	}
 	o := parseFlags()
 	emit("start", kv{"scenario": o.scenario, "cometbft": cometbftVersion(), "id": string(nodeID(o.seed))})
 	go func() {

@@ -5,6 +5,7 @@ go 1.23.5
 require (
 	github.com/cometbft/cometbft v1.0.1
 	github.com/cosmos/gogoproto v1.7.0
+	golang.org/x/crypto v0.32.0
 )
 
 require (
@@ -56,7 +57,6 @@ require (
 	github.com/syndtr/goleveldb v1.0.1-0.20210819022825-2ae1ddf74ef7 // indirect
 	go.etcd.io/bbolt v1.3.11 // indirect
 	go.opencensus.io v0.24.0 // indirect
-	golang.org/x/crypto v0.32.0 // indirect
 	golang.org/x/exp v0.0.0-20240719175910-8a7402abbf56 // indirect
 	golang.org/x/net v0.34.0 // indirect
 	golang.org/x/sys v0.29.0 // indirect

@@ -1,6 +1,6 @@
-// The switch roles: CometBFT's own p2p.Switch over p2p.MultiplexTransport
-// (SecretConnection, NodeInfo exchange, one MConnection per peer) with a
-// test reactor on one channel.
+// The bench's switch roles (`interop bench -role switch-...`): CometBFT's
+// own p2p.Switch over p2p.MultiplexTransport (SecretConnection, NodeInfo
+// exchange, one MConnection per peer) with a test reactor on one channel.
 //
 //	switch-bcast  one hub switch and -n leaf switches in this process; the
 //	              hub broadcasts -count messages of -size bytes (each with
@@ -93,15 +93,15 @@ func (r *recorder) arrived(sent int64) {
 // 127.0.0.1; the bare switch adds no such filter anyway).
 func p2pConfig(inbound int) *config.P2PConfig {
 	cfg := config.DefaultP2PConfig()
-	cfg.SendRate = *sendRate
-	cfg.RecvRate = *recvRate
-	if *sendRate == 0 {
+	cfg.SendRate = bf.sendRate
+	cfg.RecvRate = bf.recvRate
+	if bf.sendRate == 0 {
 		cfg.SendRate = 1 << 40
 	}
-	if *recvRate == 0 {
+	if bf.recvRate == 0 {
 		cfg.RecvRate = 1 << 40
 	}
-	cfg.FlushThrottleTimeout = *flush
+	cfg.FlushThrottleTimeout = bf.flush
 	cfg.MaxNumInboundPeers = inbound
 	cfg.AllowDuplicateIP = true
 	return cfg
@@ -111,14 +111,14 @@ func p2pConfig(inbound int) *config.P2PConfig {
 // 127.0.0.1:port first.
 func newSwitch(cfg *config.P2PConfig, port int, rec *recorder) (*p2p.Switch, *p2p.NetAddress, error) {
 	key := p2p.NodeKey{PrivKey: ed25519.GenPrivKey()}
-	info := nodeInfo(key.PrivKey.(ed25519.PrivKey))
+	info := benchNodeInfo(key.PrivKey.(ed25519.PrivKey))
 	info.Channels = []byte{switchCh}
 	if port > 0 {
 		info.ListenAddr = fmt.Sprintf("tcp://127.0.0.1:%d", port)
 	}
 	mcfg := p2p.MConnConfig(cfg)
-	mcfg.PingInterval = *ping
-	mcfg.PongTimeout = *pong
+	mcfg.PingInterval = bf.ping
+	mcfg.PongTimeout = bf.pong
 	tr := p2p.NewMultiplexTransport(info, key, mcfg)
 	addr := p2p.NewNetAddressIPPort(net.ParseIP("127.0.0.1"), uint16(port))
 	addr.ID = key.ID()
@@ -145,7 +145,7 @@ func listeningSwitch(cfg *config.P2PConfig) (*p2p.Switch, *p2p.NetAddress) {
 	for attempt := 0; attempt < 5; attempt++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			fail(err)
+			benchFail(err)
 		}
 		port := ln.Addr().(*net.TCPAddr).Port
 		_ = ln.Close()
@@ -155,7 +155,7 @@ func listeningSwitch(cfg *config.P2PConfig) (*p2p.Switch, *p2p.NetAddress) {
 		}
 		last = err
 	}
-	fail(last)
+	benchFail(last)
 	return nil, nil
 }
 
@@ -182,15 +182,15 @@ type bcastResult struct {
 
 func switchBcast() {
 	base := time.Now()
-	hub, hubAddr := listeningSwitch(p2pConfig(*n))
+	hub, hubAddr := listeningSwitch(p2pConfig(bf.n))
 	var delivered, last int64
-	recs := make([]*recorder, *n)
-	leaves := make([]*p2p.Switch, *n)
+	recs := make([]*recorder, bf.n)
+	leaves := make([]*p2p.Switch, bf.n)
 	for i := range leaves {
-		recs[i] = &recorder{base: base, delivered: &delivered, last: &last, lat: make([]int64, 0, *count)}
+		recs[i] = &recorder{base: base, delivered: &delivered, last: &last, lat: make([]int64, 0, bf.count)}
 		sw, _, err := newSwitch(p2pConfig(0), 0, recs[i])
 		if err != nil {
-			fail(err)
+			benchFail(err)
 		}
 		leaves[i] = sw
 	}
@@ -200,38 +200,34 @@ func switchBcast() {
 		go func(sw *p2p.Switch) {
 			defer wg.Done()
 			if err := sw.DialPeerWithAddress(hubAddr); err != nil {
-				fmt.Fprintln(os.Stderr, "mconn-bench-go switch-bcast: dial:", err)
+				fmt.Fprintln(os.Stderr, "interop bench switch-bcast: dial:", err)
 			}
 		}(sw)
 	}
 	wg.Wait()
-	if got := waitPeers(hub, *n, 60*time.Second); got != *n {
-		fail(fmt.Errorf("hub has %d of %d peers", got, *n))
+	if got := waitPeers(hub, bf.n, 60*time.Second); got != bf.n {
+		benchFail(fmt.Errorf("hub has %d of %d peers", got, bf.n))
 	}
 
-	body := make([]byte, *size-3) // BytesValue: tag, 2-byte length, body
+	body := make([]byte, bf.size-3) // BytesValue: tag, 2-byte length, body
 	for i := range body {
 		body[i] = byte(i)
 	}
 	failed := 0
 	start := int64(time.Since(base))
 	t0 := time.Now()
-	for seq := 0; seq < *count; seq++ {
-		if *pace > 0 {
-			time.Sleep(time.Until(t0.Add(time.Duration(seq) * *pace)))
+	for seq := 0; seq < bf.count; seq++ {
+		if bf.pace > 0 {
+			time.Sleep(time.Until(t0.Add(time.Duration(seq) * bf.pace)))
 		}
 		msg := make([]byte, len(body))
 		copy(msg, body)
 		binary.LittleEndian.PutUint64(msg[0:8], uint64(seq))
 		binary.LittleEndian.PutUint64(msg[8:16], uint64(time.Since(base)))
-		for ok := range hub.Broadcast(p2p.Envelope{ChannelID: switchCh, Message: &gogotypes.BytesValue{Value: msg}}) {
-			if !ok {
-				failed++
-			}
-		}
+		failed += broadcast(hub, p2p.Envelope{ChannelID: switchCh, Message: &gogotypes.BytesValue{Value: msg}})
 	}
 	hubDone := int64(time.Since(base))
-	expected := int64(*n) * int64(*count)
+	expected := int64(bf.n) * int64(bf.count)
 	deadline := time.Now().Add(60 * time.Second)
 	for atomic.LoadInt64(&delivered) < expected-int64(failed) && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
@@ -244,11 +240,11 @@ func switchBcast() {
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	res := bcastResult{
-		Broadcasts: *count,
+		Broadcasts: bf.count,
 		Failed:     failed,
 		Delivered:  atomic.LoadInt64(&delivered),
 		Expected:   expected,
-		HubPerSec:  float64(*count) / (float64(hubDone-start) / 1e9),
+		HubPerSec:  float64(bf.count) / (float64(hubDone-start) / 1e9),
 	}
 	res.DeliverPerSc = float64(res.Delivered) / (float64(atomic.LoadInt64(&last)-start) / 1e9)
 	if len(lat) > 0 {
@@ -256,14 +252,38 @@ func switchBcast() {
 		res.P99Ms = float64(lat[(len(lat)-1)*99/100]) / 1e6
 		res.MaxMs = float64(lat[len(lat)-1]) / 1e6
 	}
-	emit(res)
+	benchEmit(res)
 	os.Exit(0)
 }
 
+// broadcast calls sw.Broadcast and, where it reports per-peer results (a
+// channel, v0.38), waits for them and counts the failed sends; v1.0's
+// Broadcast returns nothing (its sends are queued, not awaited).
+func broadcast(sw *p2p.Switch, e p2p.Envelope) int {
+	type withResults interface {
+		Broadcast(p2p.Envelope) chan bool
+	}
+	type withoutResults interface {
+		Broadcast(p2p.Envelope)
+	}
+	failed := 0
+	switch b := any(sw).(type) {
+	case withResults:
+		for ok := range b.Broadcast(e) {
+			if !ok {
+				failed++
+			}
+		}
+	case withoutResults:
+		b.Broadcast(e)
+	}
+	return failed
+}
+
 func switchHub() {
-	sw, addr := listeningSwitch(p2pConfig(*n))
+	sw, addr := listeningSwitch(p2pConfig(bf.n))
 	fmt.Println("listening", addr.DialString())
-	got := waitPeers(sw, *n, 120*time.Second)
-	emit(map[string]int{"connected": got})
+	got := waitPeers(sw, bf.n, 60*time.Second+time.Duration(bf.n)*10*time.Millisecond)
+	benchEmit(map[string]int{"connected": got})
 	waitStdin()
 }

@@ -213,7 +213,10 @@ impl Runtime for Sim {
         net::accept(listener).await
     }
 
-    async fn connect(addr: SocketAddr, _socket: mconn_driver::SocketOptions) -> io::Result<(Reader, Writer)> {
+    async fn connect(
+        addr: SocketAddr,
+        _socket: mconn_driver::SocketOptions,
+    ) -> io::Result<(Reader, Writer)> {
         net::connect(addr).await
     }
 

@@ -127,10 +127,11 @@ pub(crate) async fn accept_task<RT: Runtime>(inner: Arc<Inner<RT>>, listener: RT
                 Poll::Pending
             }
         });
-        let accepted = match select(RT::accept(&listener, inner.node.socket_options()), stopped).await {
-            Either::First(a) => a,
-            Either::Second(()) => return,
-        };
+        let accepted =
+            match select(RT::accept(&listener, inner.node.socket_options()), stopped).await {
+                Either::First(a) => a,
+                Either::Second(()) => return,
+            };
         let (reader, writer, remote) = match accepted {
             Ok(a) => a,
             Err(e) => {

@@ -1,6 +1,6 @@
 //! mconn through the adapters users run, `mconn-tokio` and `mconn-smol`:
 //! `Peer::send(..).await`, `recv_with`, `recv_any_with`, `abort`, with their
-//! defaults (I/O batches of up to 64 KiB, `TCP_NOTSENT_LOWAT` 128 KiB, the
+//! defaults (I/O batches of up to 64 KiB, `TCP_NOTSENT_LOWAT` 32 KiB, the
 //! default AEAD: ring on std) unless a row says otherwise.
 //!
 //! Each side of a connection is one thread: mconn-tokio a current-thread
@@ -298,7 +298,7 @@ pub fn node_main(n: usize, io_buf: usize) {
 }
 
 /// A multi-thread runtime with two workers (both cores of the bench machine).
-fn rt2() -> tokio::runtime::Runtime {
+pub(crate) fn rt2() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

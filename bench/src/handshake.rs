@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use mconn::conn::Config;
 use serde_json::{json, Value};
 
-use crate::adapter::node_config;
+use crate::adapter::{node_config, rt2};
 use crate::chans::URGENT;
 use crate::gobench::{ms, spawn_exe, Go, Proc};
 use crate::stats::Figure;
@@ -42,15 +42,6 @@ pub const DIALERS: usize = 16;
 /// Bound on one handshake (and on the listener's wait for the dialer to
 /// close).
 const PATIENCE: Duration = Duration::from_secs(10);
-
-/// A multi-thread runtime with two workers (both cores of the bench machine).
-fn rt2() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
 
 /// `__mconn-hs-listen`: prints `listening ADDR`, handshakes every inbound
 /// connection in its own task and closes it (gracefully) once the dialer's

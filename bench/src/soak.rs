@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mconn::identity::{NetAddr, NodeKey};
-use mconn::switch::{ChannelDescriptor, DisconnectReason, SwitchConfig};
+use mconn::switch::{ChannelDescriptor, DisconnectReason};
 use mconn_driver::switch::Reactor;
 use mconn_tokio::{NodeConfig, Switch, SwitchPeer, Tokio};
 use serde::{Deserialize, Serialize};
@@ -123,22 +123,10 @@ impl Reactor<Tokio> for Count {
     }
 }
 
-/// A switch policy for `inbound` peers from 127.0.0.1, with room for
-/// churn (many handshakes at once).
-fn config(node: &NodeConfig, inbound: usize) -> SwitchConfig {
-    let mut c = SwitchConfig::new(node.key.node_id());
-    c.allow_duplicate_ip = true;
-    c.max_inbound = inbound.max(c.max_inbound);
-    c.max_handshakes = 256;
-    c.max_handshakes_per_ip = c.max_handshakes;
-    c.max_connections = c.max_inbound + c.max_outbound + c.max_handshakes + 64;
-    c.max_connections_per_ip = c.max_connections;
-    c
-}
-
 async fn start(inbound: usize, listen: bool, r: impl Reactor<Tokio>) -> Result<Switch, String> {
     let node = NodeConfig::new(NodeKey::from_seed(random32()), "mconn-bench", &[]);
-    let cfg = config(&node, inbound);
+    // Room for churn: many handshakes at once.
+    let cfg = crate::switch::config(&node, inbound, 256);
     let mut b = Switch::builder(node, cfg)
         .reactor(r)
         .map_err(|e| e.to_string())?;

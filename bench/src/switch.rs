@@ -107,12 +107,13 @@ impl Reactor<Tokio> for Bench {
     }
 }
 
-/// A switch policy with room for `inbound` peers, all from 127.0.0.1.
-fn config(node: &NodeConfig, inbound: usize) -> SwitchConfig {
+/// A switch policy with room for `inbound` peers, all from 127.0.0.1, and
+/// `handshakes` in flight at once.
+pub(crate) fn config(node: &NodeConfig, inbound: usize, handshakes: usize) -> SwitchConfig {
     let mut c = SwitchConfig::new(node.key.node_id());
     c.allow_duplicate_ip = true;
     c.max_inbound = inbound.max(c.max_inbound);
-    c.max_handshakes = 128;
+    c.max_handshakes = handshakes;
     c.max_handshakes_per_ip = c.max_handshakes;
     c.max_connections = c.max_inbound + c.max_outbound + c.max_handshakes + 64;
     c.max_connections_per_ip = c.max_connections;
@@ -131,7 +132,7 @@ async fn start(
     if let Some(b) = io_buf {
         node.io_buffer = b;
     }
-    let cfg = config(&node, inbound);
+    let cfg = config(&node, inbound, 128);
     let mut b = Switch::builder(node, cfg)
         .reactor(Bench { record })
         .map_err(|e| e.to_string())?;

@@ -447,6 +447,15 @@ impl<A: AeadBackend> SecretConnection<A> {
         }
     }
 
+    /// The sticky error, else `NotEstablished` before the handshake is done.
+    fn check_established(&self) -> Result<(), SecretError> {
+        match self.error {
+            Some(e) => Err(e),
+            None if !self.is_established() => Err(SecretError::NotEstablished),
+            None => Ok(()),
+        }
+    }
+
     /// Seals one frame after establishment: `fill` writes up to 1024
     /// plaintext bytes directly into the frame (zero copy) and returns how
     /// many; the frame is sealed in place into `out` (at least 1044 bytes).
@@ -456,12 +465,7 @@ impl<A: AeadBackend> SecretConnection<A> {
         out: &mut [u8],
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<usize, SecretError> {
-        if let Some(e) = self.error {
-            return Err(e);
-        }
-        if !self.is_established() {
-            return Err(SecretError::NotEstablished);
-        }
+        self.check_established()?;
         let sealer = self.sealer.as_mut().ok_or(SecretError::NotEstablished)?;
         let result = sealer.seal(out, fill);
         if let Err(e) = result {
@@ -511,12 +515,7 @@ impl<A: AeadBackend> SecretConnection<A> {
         &mut self,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<usize, SecretError> {
-        if let Some(e) = self.error {
-            return Err(e);
-        }
-        if !self.is_established() {
-            return Err(SecretError::NotEstablished);
-        }
+        self.check_established()?;
         if self.pending_transmit() > 0 {
             return Ok(0);
         }

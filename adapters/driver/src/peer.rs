@@ -328,7 +328,10 @@ mod tests {
     #[test]
     fn stays_small_until_authenticated() {
         let mut buf = GrowingBuf::new(64 * 1024);
-        assert_eq!(lengths(&mut buf, &[usize::MAX; 3]), [2048; 3]);
+        assert_eq!(
+            lengths(&mut buf, &[usize::MAX; 3]),
+            [HANDSHAKE_IO_BUFFER; 3]
+        );
     }
 
     #[test]
@@ -337,8 +340,8 @@ mod tests {
         buf.grow();
         let full = usize::MAX;
         assert_eq!(
-            lengths(&mut buf, &[full, full, full, full, 5000, 100, 1044]),
-            [8192, 32768, 65536, 65536, 65536, 2048, 2048]
+            lengths(&mut buf, &[full, full, full, full, 5000, 100, 1000]),
+            [4096, 16384, 65536, 65536, 65536, 1024, 1024]
         );
     }
 

@@ -147,6 +147,9 @@ impl Side for Loader {
     async fn run<P: Platform>(self, p: mconn_driver::Peer<P>) {
         let step = self.load.interval.as_micros() as u64;
         let ticker = async {
+            if !self.load.urgent {
+                return core::future::pending().await;
+            }
             let mut next = P::now().as_micros();
             loop {
                 next += step;

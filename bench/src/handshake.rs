@@ -5,14 +5,6 @@
 //! each connection once it is through; the dialer counts a handshake when it
 //! is authenticated and the listener closed. One node key per process.
 //!
-//! mconn does one message more: a dialer, once authenticated, sends a
-//! one-byte "done" message on the urgent channel, and the listener closes
-//! only when it arrived. Without it, a close right after the listener's
-//! handshake can fail the dialer's with "peer closed the stream" (its last
-//! NodeInfo bytes and the close race in the driver); CometBFT writes its
-//! NodeInfo synchronously, so it needs no such message. The extra message
-//! counts against mconn.
-//!
 //! * mconn: this binary re-executed as `__mconn-hs-listen` and
 //!   `__mconn-hs-dial ADDR K MILLIS`, `mconn-tokio` on a multi-thread
 //!   runtime with 2 workers each;
@@ -33,7 +25,6 @@ use mconn::conn::Config;
 use serde_json::{json, Value};
 
 use crate::adapter::{node_config, rt2};
-use crate::chans::URGENT;
 use crate::gobench::{ms, spawn_exe, Go, Proc};
 use crate::stats::Figure;
 
@@ -44,8 +35,8 @@ pub const DIALERS: usize = 16;
 const PATIENCE: Duration = Duration::from_secs(10);
 
 /// `__mconn-hs-listen`: prints `listening ADDR`, handshakes every inbound
-/// connection in its own task and closes it (gracefully) once the dialer's
-/// "done" arrived; once stdin closes prints `{"handshakes": N, "failed": F}`
+/// connection in its own task and closes it (gracefully) at once; once
+/// stdin closes prints `{"handshakes": N, "failed": F}`
 /// and exits.
 pub fn listen_main() -> ! {
     rt2().block_on(async {
@@ -65,8 +56,6 @@ pub fn listen_main() -> ! {
                     match tokio::time::timeout(PATIENCE, start).await {
                         Ok(Ok(p)) => {
                             done.fetch_add(1, Ordering::Relaxed);
-                            let through = p.recv_with(URGENT, |_| ());
-                            let _ = tokio::time::timeout(PATIENCE, through).await;
                             let _ = tokio::time::timeout(PATIENCE, p.close()).await;
                         }
                         Ok(Err(e)) => {
@@ -99,8 +88,8 @@ pub fn listen_main() -> ! {
 }
 
 /// `__mconn-hs-dial ADDR K MILLIS`: `k` tasks dial and handshake back to
-/// back for `window`; once authenticated each sends "done", and the
-/// handshake counts when the listener closed the connection; prints
+/// back for `window`; a handshake counts once it is authenticated and
+/// the listener closed the connection; prints
 /// `{"handshakes", "failed", "secs", "per_sec"}`.
 pub fn dial_main(addr: &str, k: usize, window: Duration) -> ! {
     let addr: std::net::SocketAddr = addr.parse().expect("ADDR");
@@ -121,8 +110,6 @@ pub fn dial_main(addr: &str, k: usize, window: Duration) -> ! {
                         };
                         match tokio::time::timeout(PATIENCE, hs).await {
                             Ok(Ok(p)) => {
-                                // Tell the listener we are through; it closes.
-                                let _ = p.send(URGENT, &[1]).await;
                                 let _ = tokio::time::timeout(PATIENCE, p.finished()).await;
                                 done.fetch_add(1, Ordering::Relaxed);
                             }

@@ -43,6 +43,9 @@ pub struct Load {
     pub dur: Duration,
     /// Urgent period.
     pub interval: Duration,
+    /// `false`: bulk only, no urgent messages (the baseline the bulk
+    /// throughput under urgent traffic is compared with).
+    pub urgent: bool,
 }
 
 /// Collects latencies on the receiving side.
@@ -213,6 +216,10 @@ pub fn cometbft(go: &Go, net: &Net, load: Load, conf: GoConf) -> Result<Lat, Str
 }
 
 /// A named system under test.
+/// Config label prefix of the bulk-only baseline (no urgent messages:
+/// only its bulk MB/s is reported).
+pub const BULK_ONLY: &str = "baseline without urgent traffic: ";
+
 struct System<'a> {
     name: &'static str,
     config: String,
@@ -224,6 +231,11 @@ pub fn figures(go: Option<&Go>, quick: bool, runs: usize) -> Vec<Figure> {
     let load = Load {
         dur: Duration::from_millis(if quick { 1000 } else { 3000 }),
         interval: Duration::from_millis(5),
+        urgent: true,
+    };
+    let bulk_only = Load {
+        urgent: false,
+        ..load
     };
     let case = "urgent 100 B every 5 ms (prio 10), bulk 64 KiB saturated (prio 1)";
     let net = &Net::Loopback;
@@ -242,6 +254,19 @@ pub fn figures(go: Option<&Go>, quick: bool, runs: usize) -> Vec<Figure> {
             run: Box::new(move || Ok(adapter::latency(a, net, load, Config::cometbft(), None))),
         });
     }
+    systems.push(System {
+        name: "mconn",
+        config: format!("{BULK_ONLY}mconn-tokio defaults"),
+        run: Box::new(move || {
+            Ok(adapter::latency(
+                Adapter::Tokio,
+                net,
+                bulk_only,
+                Config::cometbft(),
+                None,
+            ))
+        }),
+    });
     systems.push(System {
         name: "mconn",
         config: "mconn-tokio, 5 MB/s rate caps (as CometBFT defaults)".into(),
@@ -309,9 +334,11 @@ pub fn figures(go: Option<&Go>, quick: bool, runs: usize) -> Vec<Figure> {
         let col = |m: &str, higher: bool, v: Vec<f64>| {
             Figure::new("latency", case, s.name, &s.config, m, higher, v)
         };
-        figs.push(col("p50 ms", false, r.iter().map(|l| l.p50).collect()));
-        figs.push(col("p99 ms", false, r.iter().map(|l| l.p99).collect()));
-        figs.push(col("max ms", false, r.iter().map(|l| l.max).collect()));
+        if !s.config.starts_with(BULK_ONLY) {
+            figs.push(col("p50 ms", false, r.iter().map(|l| l.p50).collect()));
+            figs.push(col("p99 ms", false, r.iter().map(|l| l.p99).collect()));
+            figs.push(col("max ms", false, r.iter().map(|l| l.max).collect()));
+        }
         figs.push(col(
             "bulk MB/s",
             true,

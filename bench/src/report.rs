@@ -208,6 +208,23 @@ pub fn ratios(figs: &[Figure]) -> Vec<String> {
             ));
         }
     }
+    let bulk = |conf: &str| {
+        figs.iter()
+            .find(|f| {
+                f.ok()
+                    && f.scenario == "latency"
+                    && f.metric == "bulk MB/s"
+                    && f.config.starts_with(conf)
+            })
+            .map(|f| f.median)
+    };
+    let baseline = format!("{}mconn-tokio defaults", crate::latency::BULK_ONLY);
+    if let (Some(under), Some(alone)) = (bulk("mconn-tokio defaults"), bulk(&baseline)) {
+        out.push(format!(
+            "- latency, bulk MB/s with urgent traffic ÷ without (higher is better): mconn-tokio defaults = **{}**",
+            r(under / alone)
+        ));
+    }
     for metric in ["KiB/conn", "idle CPU %"] {
         let of = |sys: &str| {
             figs.iter()

@@ -308,14 +308,17 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
 
     /// Waits until the handshake and NodeInfo exchange finished (the
     /// session enforces their deadlines) and the peer's NodeInfo is
-    /// readable, or the connection ended.
+    /// readable, or the connection ended before that. A connection that
+    /// got through and ended at once (the peer closed right after its
+    /// handshake) is still `Ok`: its messages can be taken, and the next
+    /// call reports the end.
     pub async fn connected(&self) -> Result<(), Error> {
         poll_fn(|cx| {
             self.with(|s| {
-                if let Some(end) = s.end {
-                    Poll::Ready(Err(Error::Closed(end)))
-                } else if s.ready {
+                if s.ready {
                     Poll::Ready(Ok(()))
+                } else if let Some(end) = s.end {
+                    Poll::Ready(Err(Error::Closed(end)))
                 } else {
                     s.any.register(cx.waker());
                     Poll::Pending

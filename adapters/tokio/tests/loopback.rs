@@ -303,3 +303,33 @@ async fn dropping_every_handle_stops_the_connection() {
     .await
     .unwrap();
 }
+
+/// A listener that closes each connection as soon as its handshake is
+/// through: the dialer's handshake still succeeds (the listener's last
+/// NodeInfo bytes and its close may arrive in one read) and the end is
+/// reported after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_right_after_the_handshake_does_not_fail_the_dialer() {
+    timeout(LIMIT, async {
+        let listener = Listener::bind("127.0.0.1:0", config(2, true))
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let closer = tokio::spawn(async move {
+            while let Ok((peer, _)) = listener.accept().await {
+                tokio::spawn(async move { peer.close().await });
+            }
+        });
+        let a = config(1, true);
+        for round in 0..200 {
+            let peer = connect(&a, addr, None)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            check_identity(&peer, 2, true);
+            assert_eq!(peer.recv_any().await, Err(Error::Closed(Disconnect::Eof)));
+        }
+        closer.abort();
+    })
+    .await
+    .unwrap();
+}

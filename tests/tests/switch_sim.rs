@@ -23,8 +23,8 @@ use mconn::identity::{NetAddr, NodeId, NodeKey};
 use mconn::switch::{Backoff, ChannelDescriptor, DisconnectReason, Refusal, SwitchConfig};
 use mconn::Instant;
 use mconn_driver::switch::{DialError, Reactor, Runtime, Switch, SwitchBuilder, SwitchPeer};
-use mconn_driver::NodeConfig;
-use mconn_tests::netsim::{node_ip, NetConfig, NetEvent, Sim, Simulation};
+use mconn_driver::{NodeConfig, ReceiveWindow};
+use mconn_tests::netsim::{node_ip, NetConfig, NetEvent, NetStats, Sim, Simulation};
 use mconn_tests::sim::Rng;
 
 const PORT: u16 = 26656;
@@ -508,6 +508,65 @@ fn self_duplicate_and_already_connected_dials_are_refused() {
     );
     assert_eq!(peers.list()[0].id(), id(3));
     assert!(d.peers().has(&id(2)));
+}
+
+/// Connects node 0 to node 1 over links of one-way `latency`, with
+/// `window` as both nodes' receive-window policy; returns the network's
+/// counters once both switches list the peer.
+fn connect_with_window(latency: Duration, window: Option<ReceiveWindow>) -> NetStats {
+    let mut net = NetConfig::new(11);
+    net.latency = (latency, latency);
+    let sim = Simulation::new(net);
+    let switches: Vec<_> = (0..2)
+        .map(|i| {
+            let (mut node, config) = settings(i);
+            node.receive_window = window;
+            let (watcher, _) = Watcher::new(&[CHANNEL]);
+            let builder = Switch::<Sim>::builder(node, config)
+                .reactor(watcher)
+                .unwrap();
+            start(&sim, i, builder)
+        })
+        .collect();
+    dial(&sim, &switches[0], 0, addr(1)).expect("connects");
+    sim.run_until(|| switches.iter().all(|s| s.peers().list().len() == 1))
+        .unwrap();
+    // A first read after the handshake applies the window: let pings flow.
+    sim.run_for(Duration::from_secs(1)).unwrap();
+    sim.net_stats()
+}
+
+/// In simulated time (no crypto time) each end's handshake takes two to
+/// four one-way latencies (the listener starts before the dialer's connect
+/// returns): both ends size their receive buffer from it on short links,
+/// and leave long links (and a node without the policy) alone.
+#[test]
+fn the_receive_buffer_follows_the_handshake_round_trip() {
+    let window = ReceiveWindow::DEFAULT;
+    for one_way in [Duration::from_micros(100), Duration::from_micros(500)] {
+        let stats = connect_with_window(one_way, Some(window));
+        let (lo, hi) = (window.bytes_for(2 * one_way), window.bytes_for(4 * one_way));
+        let (lo, hi) = (u64::from(lo.unwrap()), u64::from(hi.unwrap()));
+        assert_eq!(stats.receive_buffers, 2, "one-way {one_way:?}");
+        let sum = stats.receive_buffer_bytes;
+        assert!(
+            (2 * lo..=2 * hi).contains(&sum),
+            "one-way {one_way:?}: {sum}"
+        );
+    }
+    assert_eq!(
+        window.bytes_for(Duration::from_micros(200)),
+        Some(window.min)
+    );
+    assert_eq!(window.bytes_for(Duration::from_millis(2)), Some(1_024_000));
+    let long = connect_with_window(Duration::from_millis(5), Some(window));
+    assert_eq!(
+        long.receive_buffers, 0,
+        "a 10 ms round trip keeps the kernel's"
+    );
+    assert!(long.bytes > 0);
+    let off = connect_with_window(Duration::from_micros(100), None);
+    assert_eq!(off.receive_buffers, 0, "no policy, no change");
 }
 
 /// A small network from `seed`: converge, kill a node, restart it,

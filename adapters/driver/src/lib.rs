@@ -40,6 +40,8 @@ mod partial_pool;
 mod peer;
 #[cfg(feature = "std")]
 pub mod pex;
+#[cfg(feature = "alloc")]
+mod receive_window;
 mod run;
 #[cfg(feature = "std")]
 mod std_glue;
@@ -55,6 +57,8 @@ pub use error::{Disconnect, Error};
 pub use partial_pool::{PartialPool, PoolRef};
 #[cfg(feature = "alloc")]
 pub use peer::{HalfClose, NodeConfig, Peer, SocketOptions, HANDSHAKE_IO_BUFFER};
+#[cfg(feature = "alloc")]
+pub use receive_window::{ReadHalf, ReceiveWindow};
 pub use run::{linger, IoBuf, LOCK_SLICE};
 #[cfg(feature = "std")]
 pub use socket2;

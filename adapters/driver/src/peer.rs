@@ -9,12 +9,13 @@ use core::future::Future;
 use core::ops::Deref;
 use core::time::Duration;
 
-use embedded_io_async::{Read, Write};
+use embedded_io_async::Write;
 use mconn::conn::{ChannelConfig, Config, ConfigError, GrowBuf};
 use mconn::identity::{NodeId, NodeKey};
 use mconn::session::{Security, Session, SessionConfig};
 use mconn::wire::node_info::{NodeInfo, ProtocolVersion};
 
+use crate::receive_window::{ReadHalf, ReceiveWindow, Windowed};
 use crate::{linger, Conn, Disconnect, IoBuf, PartialPool, Platform, PoolRef};
 
 /// Everything a node needs to open connections: its key, what it announces
@@ -60,6 +61,11 @@ pub struct NodeConfig {
     /// about this ÷ round-trip time (2.6 MB/s at 50 ms). Set it for
     /// nodes on short links that care about vote latency under load.
     pub recv_buffer: Option<u32>,
+    /// Without a fixed `recv_buffer`: the receive buffer sized from the
+    /// handshake's round trip (see [`ReceiveWindow`]; default
+    /// [`ReceiveWindow::DEFAULT`]: at most 2 MB, and only on links whose
+    /// handshake took at most 4 ms). `None`: the kernel's autotuning.
+    pub receive_window: Option<ReceiveWindow>,
     /// After a close: how long to wait for the last bytes to reach the
     /// socket, then for the peer to close its side (default 5 s).
     pub linger: Duration,
@@ -88,6 +94,7 @@ impl NodeConfig {
             io_buffer: 64 * 1024,
             unsent_limit: Some(32 * 1024),
             recv_buffer: None,
+            receive_window: Some(ReceiveWindow::DEFAULT),
             linger: Duration::from_secs(5),
             partial_pool: None,
         }
@@ -203,6 +210,8 @@ pub struct Peer<P: Platform> {
     /// Shared by the application's handles only (not the driver loop's):
     /// when the last one is dropped, the connection is aborted.
     handle: Arc<AbortOnDrop<P>>,
+    /// Applied to the socket once the handshake is done.
+    receive_window: Option<ReceiveWindow>,
 }
 
 /// Aborts the connection when the last application handle goes.
@@ -219,6 +228,7 @@ impl<P: Platform> Clone for Peer<P> {
         Peer {
             conn: self.conn.clone(),
             handle: self.handle.clone(),
+            receive_window: self.receive_window,
         }
     }
 }
@@ -283,15 +293,22 @@ impl<P: Platform> Peer<P> {
         Ok(Peer {
             handle: Arc::new(AbortOnDrop(conn.clone())),
             conn,
+            // A fixed receive buffer was set when the socket was made.
+            receive_window: config
+                .receive_window
+                .filter(|_| config.recv_buffer.is_none()),
         })
     }
 
     /// Drives the connection (see [`Conn::run`]) with batches of up to
-    /// `io_buffer` bytes (smaller while the traffic is light), then shuts the write side down and lingers until the peer
-    /// closes too, so nothing the peer has yet to read is reset.
-    pub async fn serve<R: Read, W: Write + HalfClose>(
+    /// `io_buffer` bytes (smaller while the traffic is light), sizes the
+    /// socket's receive buffer once the handshake is done (see
+    /// [`NodeConfig::receive_window`]), then shuts the write side down and
+    /// lingers until the peer closes too, so nothing the peer has yet to
+    /// read is reset.
+    pub async fn serve<R: ReadHalf, W: Write + HalfClose>(
         self,
-        mut reader: R,
+        reader: R,
         mut writer: W,
         io_buffer: usize,
     ) -> Disconnect {
@@ -299,12 +316,21 @@ impl<P: Platform> Peer<P> {
         let mut tx = GrowingBuf::new(io_buffer);
         // The loop keeps the connection, not a handle: dropping every
         // handle the application holds stops it.
-        let Peer { conn, handle } = self;
+        let Peer {
+            conn,
+            handle,
+            receive_window,
+        } = self;
         drop(handle);
+        let mut reader = Windowed {
+            inner: reader,
+            conn: &conn,
+            window: receive_window,
+        };
         let end = conn.run(&mut reader, &mut writer, &mut rx, &mut tx).await;
         writer.half_close().await;
         if matches!(end, Disconnect::Eof) || end.is_graceful_close() {
-            linger::<P, _>(&mut reader, rx.bytes(), conn.linger).await;
+            linger::<P, _>(&mut reader.inner, rx.bytes(), conn.linger).await;
         }
         end
     }

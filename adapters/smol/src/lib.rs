@@ -79,6 +79,14 @@ impl embedded_io_async::Write for Half {
         (&*self.0).flush().await
     }
 }
+impl mconn_driver::ReadHalf for Half {
+    fn set_receive_buffer(&mut self, bytes: u32) {
+        let sock = mconn_driver::socket2::SockRef::from(self.0.get_ref());
+        if let Err(e) = sock.set_recv_buffer_size(bytes as usize) {
+            log::debug!("mconn-smol: receive buffer not set: {e}");
+        }
+    }
+}
 impl HalfClose for Half {
     async fn half_close(&mut self) {
         let _ = self.0.get_ref().shutdown(Shutdown::Write);

@@ -89,6 +89,14 @@ impl embedded_io_async::Write for Writer {
         self.0.flush().await
     }
 }
+impl mconn_driver::ReadHalf for Reader {
+    fn set_receive_buffer(&mut self, bytes: u32) {
+        let sock = mconn_driver::socket2::SockRef::from(self.0.as_ref());
+        if let Err(e) = sock.set_recv_buffer_size(bytes as usize) {
+            log::debug!("mconn-tokio: receive buffer not set: {e}");
+        }
+    }
+}
 impl HalfClose for Writer {
     async fn half_close(&mut self) {
         let _ = self.0.shutdown().await;

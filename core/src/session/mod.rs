@@ -211,6 +211,10 @@ struct Upper<B: ByteBuf> {
     /// (Go always finishes writing its NodeInfo before it checks the
     /// peer's, so the peer learns our reason from our NodeInfo).
     linger: bool,
+    /// When the session was made; then (`handshake_micros`) how long the
+    /// SecretConnection handshake took, in µs (0: not yet, or plaintext).
+    started: Instant,
+    handshake_micros: u32,
 }
 
 /// A peer connection over one byte stream. See the [module docs](self).
@@ -309,6 +313,8 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
                 conn,
                 events: heapless::Deque::new(),
                 linger: false,
+                started: now,
+                handshake_micros: 0,
             },
         })
     }
@@ -500,6 +506,45 @@ impl<B: ByteBuf, A: AeadBackend> Session<B, A> {
         self.up.remote_id
     }
 
+    /// How long the SecretConnection handshake took, from the session's
+    /// creation until the peer was authenticated; `None` before that and
+    /// for a plaintext session. Each end's authentication message answers
+    /// the other's ephemeral key, so this is the link's round-trip time
+    /// plus both ends' key agreement and signing: an upper bound on the
+    /// round trip that adapters use to size socket buffers.
+    ///
+    /// ```
+    /// # use mconn::{conn::{ChannelConfig, Config}, identity::NodeKey, Instant};
+    /// # use mconn::session::{Security, Session, SessionConfig};
+    /// # use mconn::wire::node_info::NodeInfo;
+    /// # use core::time::Duration;
+    /// let (ka, kb) = (NodeKey::from_seed([1; 32]), NodeKey::from_seed([2; 32]));
+    /// let (ia, ib) = (ka.node_id().to_string(), kb.node_id().to_string());
+    /// let info = |id| NodeInfo { default_node_id: id, network: "n", ..NodeInfo::default() };
+    /// let cfg = SessionConfig::new(Config::cometbft());
+    /// let chans = [ChannelConfig::new(0x20, 1)];
+    /// let mut now = Instant::ZERO;
+    /// let mut a = Session::with_alloc(&cfg, &chans, &info(&ia),
+    ///     Security::Secret { key: &ka, ephemeral: [3; 32] }, None, now).unwrap();
+    /// let mut b = Session::with_alloc(&cfg, &chans, &info(&ib),
+    ///     Security::Secret { key: &kb, ephemeral: [4; 32] }, None, now).unwrap();
+    /// // Both ends write at once; what they wrote arrives 100 µs later.
+    /// let (mut to_b, mut to_a) = ([0u8; 2048], [0u8; 2048]);
+    /// for _ in 0..2 {
+    ///     let (nb, na) = (a.poll_transmit(now, &mut to_b), b.poll_transmit(now, &mut to_a));
+    ///     now = now + Duration::from_micros(100);
+    ///     b.handle_input(now, &to_b[..nb]).unwrap();
+    ///     a.handle_input(now, &to_a[..na]).unwrap();
+    /// }
+    /// // Ephemeral keys one way, authentication the other: one round trip.
+    /// assert_eq!(a.handshake_duration(), Some(Duration::from_micros(200)));
+    /// assert_eq!(b.handshake_duration(), Some(Duration::from_micros(200)));
+    /// ```
+    pub fn handshake_duration(&self) -> Option<Duration> {
+        let micros = self.up.handshake_micros;
+        (micros > 0).then(|| Duration::from_micros(u64::from(micros)))
+    }
+
     /// The AEAD implementation of an encrypted session (from
     /// [`SessionConfig::aead`]; see [`SecretConnection::aead_kind`]), `None`
     /// for a plaintext one.
@@ -553,6 +598,8 @@ impl<B: ByteBuf> Upper<B> {
     /// right away (as Go does), then the NodeInfo exchange starts.
     fn on_authenticated(&mut self, now: Instant, remote: Option<NodeId>) {
         self.remote_id = remote;
+        let took = now.saturating_duration_since(self.started).as_micros();
+        self.handshake_micros = u32::try_from(took).unwrap_or(u32::MAX).max(1);
         if let (Some(dialed), Some(remote)) = (self.dialed, remote) {
             if let Err(e) = check_dialed_id(&remote.0, &dialed.0) {
                 self.close(CloseReason::NodeInfo(e));

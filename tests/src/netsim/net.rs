@@ -43,6 +43,11 @@ pub struct NetStats {
     pub established: u64,
     /// Bytes written into streams.
     pub bytes: u64,
+    /// Receive buffers set (`ReadHalf::set_receive_buffer`), and the sum
+    /// of their sizes (a simulated stream has none: they change nothing).
+    pub receive_buffers: u64,
+    /// See `receive_buffers`.
+    pub receive_buffer_bytes: u64,
 }
 
 struct ListenerState {
@@ -517,6 +522,16 @@ impl embedded_io_async::Write for Writer {
 
     async fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// Counted in [`NetStats`]; the simulated stream's buffers stay as they are.
+impl mconn_driver::ReadHalf for Reader {
+    fn set_receive_buffer(&mut self, bytes: u32) {
+        let w = world();
+        let mut net = w.net.borrow_mut();
+        net.stats.receive_buffers += 1;
+        net.stats.receive_buffer_bytes += u64::from(bytes);
     }
 }
 

@@ -8,10 +8,10 @@ use std::boxed::Box;
 use std::io;
 use std::net::SocketAddr;
 
-use embedded_io_async::{Read, Write};
+use embedded_io_async::Write;
 use mconn::Instant;
 
-use crate::{Disconnect, HalfClose, Platform};
+use crate::{Disconnect, HalfClose, Platform, ReadHalf};
 
 /// An async runtime the [`Switch`](super::Switch) can run on. `mconn-tokio`
 /// and `mconn-smol` implement it in a few lines each; everything else —
@@ -19,7 +19,7 @@ use crate::{Disconnect, HalfClose, Platform};
 /// in this crate.
 pub trait Runtime: Send + Sync + Sized + 'static {
     /// The read half of a TCP stream.
-    type Reader: Read + Send + 'static;
+    type Reader: ReadHalf + Send + 'static;
     /// The write half of a TCP stream.
     type Writer: Write + HalfClose + Send + 'static;
     /// A bound TCP listener.

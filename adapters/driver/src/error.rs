@@ -23,6 +23,15 @@ impl Disconnect {
     pub fn is_graceful_close(self) -> bool {
         self == Disconnect::Session(CloseReason::Conn(conn::CloseReason::Closed))
     }
+
+    /// Whether the peer hung up: it closed the stream, or reset it (a peer
+    /// that closes with our bytes unread resets the connection instead).
+    pub fn is_hang_up(self) -> bool {
+        matches!(
+            self,
+            Disconnect::Eof | Disconnect::Io(embedded_io::ErrorKind::ConnectionReset)
+        )
+    }
 }
 
 impl fmt::Display for Disconnect {

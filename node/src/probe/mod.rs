@@ -130,7 +130,7 @@ impl ProbeFailure {
                 CloseReason::NodeInfo(e) => ProbeFailure::InvalidNodeInfo(e),
                 other => ProbeFailure::Handshake(other.to_string()),
             },
-            ConnectError::Handshake(Disconnect::Eof) => ProbeFailure::Closed,
+            ConnectError::Handshake(end) if end.is_hang_up() => ProbeFailure::Closed,
             other => ProbeFailure::Handshake(other.to_string()),
         }
     }

@@ -1,13 +1,16 @@
 //! The CometBFT side: the bench modes of the interop harness
 //! `tests/interop/go` (`interop bench -role ...`, CometBFT v0.38's own
-//! `p2p/conn` and `p2p`, pinned by its `go.mod`), built with `go build` into
-//! the target directory and run as child processes.
+//! `p2p/conn` and `p2p`, pinned by its `go.mod`), built by
+//! [`mconn_tests::go_harness`] into the target directory and run as child
+//! processes.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use mconn_tests::go_harness::{self, Line};
 
 use crate::net::Net;
 
@@ -141,45 +144,27 @@ impl Drop for Proc {
 }
 
 impl Go {
-    /// The Go module: the interop harness, whose `go.mod` pins CometBFT.
-    pub fn module_dir() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/go")
-    }
-
-    /// Builds the harness (with its `go.mod`) next to the bench binary;
-    /// fails clearly without Go.
+    /// Builds the harness for CometBFT v0.38 (its `go.mod`) into
+    /// `go-harness/` next to the bench binary, with the interop suites'
+    /// builder; fails clearly without Go.
     pub fn build() -> Result<Go, String> {
-        let src = Self::module_dir();
         let dir = std::env::current_exe()
             .ok()
             .and_then(|p| p.parent().map(PathBuf::from))
-            .unwrap_or_else(std::env::temp_dir);
-        let bin = dir.join("mconn-bench-go");
-        let out = Command::new("go")
-            .args(["build", "-buildvcs=false", "-o"])
-            .arg(&bin)
-            .arg(".")
-            .current_dir(&src)
-            .output()
-            .map_err(|e| {
-                format!(
-                    "cannot run `go` ({e}): the CometBFT side needs a Go toolchain (>= 1.22) on PATH; \
-                     install it or pass --no-go to skip CometBFT"
-                )
-            })?;
-        if !out.status.success() {
-            return Err(format!(
-                "go build in {} failed:\n{}",
-                src.display(),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
+            .unwrap_or_else(std::env::temp_dir)
+            .join("go-harness");
+        let bin = go_harness::build(Line::V038, &dir).map_err(|e| {
+            format!(
+                "{e}
+(or pass --no-go to skip CometBFT)"
+            )
+        })?;
         Ok(Go { bin })
     }
 
     /// `go version` output.
     pub fn version() -> String {
-        Command::new("go")
+        go_harness::go_command()
             .arg("version")
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())

@@ -2,16 +2,19 @@
 //! `show-node-id` and `probe` (against a listener in this process), and the
 //! one-line errors for missing or malformed files.
 
+mod common;
+
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mconn::conn::ChannelConfig;
 use mconn::identity::NodeKey;
 use mconn_node::config::Config;
 use mconn_node::Home;
-use mconn_tokio::{Listener, NodeConfig};
+use mconn_tokio::NodeConfig;
+
+use common::{Mconn, TestListener};
 
 /// The fixture's node key is spec §2.10 key A.
 const FIXTURE_ID: &str = "56475aa75463474c0285df5dbf2bcab73da65135";
@@ -52,37 +55,13 @@ impl Run {
 /// `MCONN_HOME`/`RUST_LOG`; output goes to files so nothing can block; the
 /// process is killed (and the test fails) after [`COMMAND_LIMIT`].
 fn mconn_with(args: &[&str], home_env: &Path, extra_env: &[(&str, &Path)]) -> Run {
-    let out = tempfile::tempdir().unwrap();
-    let (stdout_path, stderr_path) = (out.path().join("out"), out.path().join("err"));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mconn"));
-    cmd.args(args)
-        .env_remove("MCONN_HOME")
-        .env_remove("RUST_LOG")
-        .env("HOME", home_env)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(&stdout_path).unwrap())
-        .stderr(fs::File::create(&stderr_path).unwrap());
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > COMMAND_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("mconn {args:?} did not finish within {COMMAND_LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let mut env = vec![("HOME", home_env.as_os_str())];
+    env.extend(extra_env.iter().map(|(k, v)| (*k, v.as_os_str())));
+    let (code, stdout, stderr) = Mconn::spawn_with(args, &env).finish(COMMAND_LIMIT);
     Run {
-        code: status.code().expect("exited normally"),
-        stdout: fs::read_to_string(stdout_path).unwrap(),
-        stderr: fs::read_to_string(stderr_path).unwrap(),
+        code,
+        stdout,
+        stderr,
     }
 }
 
@@ -384,18 +363,13 @@ fn usage_errors_exit_1() {
 /// A node listening on 127.0.0.1 in this process, accepting (and keeping)
 /// every connection until dropped.
 struct TestNode {
-    runtime: Option<tokio::runtime::Runtime>,
+    _listener: TestListener,
     id: String,
     port: u16,
 }
 
 impl TestNode {
     fn start(network: &str) -> TestNode {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
         let key = NodeKey::generate(&mut rand_core::OsRng);
         let id = key.node_id().to_string();
         let channels = [
@@ -410,37 +384,16 @@ impl TestNode {
         config.moniker = "listener-node".into();
         config.version = "0.38.25".into();
         config.listen_addr = "tcp://127.0.0.1:26656".into();
-        let listener = runtime
-            .block_on(Listener::bind("127.0.0.1:0", config))
-            .unwrap();
-        let port = listener.local_addr().unwrap().port();
-        runtime.spawn(async move {
-            let mut peers = Vec::new();
-            loop {
-                // Failed handshakes (refused probes) are expected: go on.
-                if let Ok((peer, _)) = listener.accept().await {
-                    peers.push(peer);
-                }
-            }
-        });
+        let listener = TestListener::start(config);
         TestNode {
-            runtime: Some(runtime),
+            port: listener.port,
+            _listener: listener,
             id,
-            port,
         }
     }
 
     fn addr(&self, host: &str) -> String {
         format!("{}@{host}:{}", self.id, self.port)
-    }
-}
-
-impl Drop for TestNode {
-    fn drop(&mut self) {
-        // Bounded: the runtime's tasks are cancelled, not awaited.
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_timeout(Duration::from_secs(5));
-        }
     }
 }
 

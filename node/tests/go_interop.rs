@@ -4,109 +4,47 @@
 //! directory written by Go as `cometbft init` writes one.
 //!
 //! The Go side is the interop harness in `tests/interop/go` (scenario
-//! `node`), built here with `go build` (`-modfile v1.mod` for v1.0). Needs Go
+//! `node`), built by `mconn_tests::go_harness` (`-modfile v1.mod` for
+//! v1.0). Needs Go
 //! and the Go module proxy; run with
 //! `cargo test -p mconn-node --features interop-go --test go_interop`.
 //! Every wait is bounded.
 
+mod common;
+
 use std::fs;
-use std::io::{BufRead, BufReader, Read as _, Write as _};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::thread;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use mconn_node::Home;
+use mconn_tests::go_harness::{self, GoProcess, Line};
 use serde_json::Value;
 
-/// Longest wait for any one thing (an event, a log line, a connection).
-const LIMIT: Duration = Duration::from_secs(40);
+use common::{allow_loopback_peers, get, wait_until, Mconn, LIMIT};
 /// The Go node's network (and the chain_id of the Go-written genesis).
 const NETWORK: &str = "go-net";
 const GO_MONIKER: &str = "go-node";
 
 // ---- the Go side ----
 
-/// A CometBFT release line the harness is built against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Line {
-    V038,
-    V1,
-}
-
-impl Line {
-    /// The module file pinning this line's CometBFT version.
-    fn modfile(self) -> &'static str {
-        match self {
-            Line::V038 => "go.mod",
-            Line::V1 => "v1.mod",
-        }
-    }
-
-    /// The exact CometBFT version pinned for this line.
-    fn version(self) -> &'static str {
-        match self {
-            Line::V038 => "v0.38.26",
-            Line::V1 => "v1.0.1",
-        }
-    }
-
-    /// The p2p protocol version a node of this line advertises.
-    fn p2p_protocol(self) -> &'static str {
-        match self {
-            Line::V038 => "8",
-            Line::V1 => "9",
-        }
-    }
-}
-
-fn go_command() -> Command {
-    Command::new(std::env::var_os("GO").unwrap_or_else(|| "go".into()))
-}
-
-/// Builds the harness for `line` once per test process (`go build` caches
-/// across runs) and returns the binary.
+/// The harness for `line`, built once per test process into this crate's
+/// target temporary directory.
 fn go_binary(line: Line) -> PathBuf {
-    static BUILT: [OnceLock<Result<PathBuf, String>>; 2] = [OnceLock::new(), OnceLock::new()];
-    BUILT[line as usize]
-        .get_or_init(|| go_build(line))
-        .clone()
-        .unwrap_or_else(|e| panic!("{e}"))
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-interop");
+    go_harness::binary(line, &out)
 }
 
-fn go_build(line: Line) -> Result<PathBuf, String> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/go");
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("go-interop")
-        .join(format!("cometbft-{}", line.version()));
-    let built = go_command()
-        .args(["build", "-buildvcs=false", "-modfile", line.modfile(), "-o"])
-        .arg(&out)
-        .arg(".")
-        .current_dir(&src)
-        .output()
-        .map_err(|e| format!("Go 1.23+ is needed on PATH (or GO=/path/to/go): {e}"))?;
-    if !built.status.success() {
-        return Err(format!(
-            "`go build -modfile {}` in {} failed (module downloads need the Go module proxy):\n{}",
-            line.modfile(),
-            src.display(),
-            String::from_utf8_lossy(&built.stderr)
-        ));
-    }
-    Ok(out)
+/// A stdout line of the harness as an event (`{"ev": "raw"}` if not JSON).
+fn event(line: String) -> Value {
+    serde_json::from_str(&line).unwrap_or_else(|_| serde_json::json!({"ev": "raw", "line": line}))
 }
 
 /// A running Go node (harness scenario `node`), killed on drop.
 struct GoNode {
     line: Line,
-    child: Child,
-    rx: Receiver<Value>,
+    go: GoProcess,
     events: Vec<Value>,
-    stderr: Arc<Mutex<String>>,
     /// Its node ID.
     id: String,
     /// Its listening port on 127.0.0.1.
@@ -118,44 +56,15 @@ impl GoNode {
     /// `extra` flags are added. Waits until it listens.
     fn start(line: Line, seed: u8, extra: &[&str]) -> GoNode {
         let seed = format!("{seed:02x}").repeat(32);
-        let mut child = Command::new(go_binary(line))
-            .args(["-scenario", "node", "-listen", "-seed", &seed])
-            .args(["-network", NETWORK, "-moniker", GO_MONIKER, "-strict=false"])
-            .args(["-hold", "120s", "-timeout", "120s"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the Go node");
-        let (tx, rx) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        thread::spawn(move || {
-            for text in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let event = serde_json::from_str(&text)
-                    .unwrap_or_else(|_| serde_json::json!({"ev": "raw", "line": text}));
-                if tx.send(event).is_err() {
-                    return;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = pipe.read(&mut buf) {
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
+        let mut args = vec!["-scenario", "node", "-listen", "-seed", &seed];
+        args.extend(["-network", NETWORK, "-moniker", GO_MONIKER, "-strict=false"]);
+        args.extend(["-hold", "120s", "-timeout", "120s"]);
+        args.extend(extra);
+        let go = GoProcess::spawn(&go_binary(line), &args).expect("start the Go node");
         let mut node = GoNode {
             line,
-            child,
-            rx,
+            go,
             events: Vec::new(),
-            stderr,
             id: String::new(),
             port: 0,
         };
@@ -186,7 +95,7 @@ impl GoNode {
                 return v.clone();
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
+            match self.go.lines.recv_timeout(left).map(event) {
                 Ok(v) if v["ev"] == "error" => {
                     self.events.push(v);
                     self.fail("the Go side reported an error");
@@ -200,13 +109,12 @@ impl GoNode {
 
     /// Panics with the Go side's events and stderr.
     fn fail(&mut self, msg: &str) -> ! {
-        let _ = self.child.kill();
-        while let Ok(v) = self.rx.recv_timeout(Duration::from_millis(200)) {
-            self.events.push(v);
+        let _ = self.go.child.kill();
+        while let Ok(line) = self.go.lines.recv_timeout(Duration::from_millis(200)) {
+            self.events.push(event(line));
         }
         let events: Vec<String> = self.events.iter().map(Value::to_string).collect();
-        let stderr = self.stderr.lock().unwrap().clone();
-        let tail = &stderr[stderr.len().saturating_sub(6000)..];
+        let tail = self.go.stderr_tail(6000);
         panic!(
             "[Go {}] {msg}\n--- Go events:\n{}\n--- Go stderr (tail):\n{tail}",
             self.line.version(),
@@ -215,168 +123,28 @@ impl GoNode {
     }
 }
 
-impl Drop for GoNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 // ---- the mconn side ----
-
-/// A running `mconn` process; killed if the test ends while it runs.
-struct Mconn {
-    child: Option<Child>,
-    stdout: PathBuf,
-    stderr: PathBuf,
-    _out: tempfile::TempDir,
-}
-
-impl Mconn {
-    fn spawn(args: &[&str]) -> Mconn {
-        let out = tempfile::tempdir().unwrap();
-        let (stdout, stderr) = (out.path().join("out"), out.path().join("err"));
-        let child = Command::new(env!("CARGO_BIN_EXE_mconn"))
-            .args(args)
-            .env_remove("MCONN_HOME")
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(&stdout).unwrap())
-            .stderr(fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        Mconn {
-            child: Some(child),
-            stdout,
-            stderr,
-            _out: out,
-        }
-    }
-
-    /// Runs a command to completion (bounded); exit code, stdout, stderr.
-    fn run(args: &[&str]) -> (i32, String, String) {
-        let mut m = Mconn::spawn(args);
-        let mut child = m.child.take().unwrap();
-        let status = wait_exit(&mut child, || m.log());
-        let stdout = fs::read_to_string(&m.stdout).unwrap_or_default();
-        (status, stdout, m.log())
-    }
-
-    /// `start --home DIR` on loopback with `--p2p.persistent_peers PEER`;
-    /// waits for "Node is up" and returns its `id=` and `rpc=` fields.
-    fn start(home: &Path, peer: &str) -> (Mconn, String, String) {
-        let m = Mconn::spawn(&[
-            "start",
-            "--home",
-            home.to_str().unwrap(),
-            "--p2p.laddr",
-            "tcp://127.0.0.1:0",
-            "--rpc",
-            "127.0.0.1:0",
-            "--p2p.persistent_peers",
-            peer,
-        ]);
-        let line = m.wait_log("Node is up");
-        let field = |key: &str| -> String {
-            let at = line
-                .find(&format!(" {key}="))
-                .unwrap_or_else(|| panic!("{key} in {line}"));
-            line[at + key.len() + 2..]
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .to_string()
-        };
-        let (id, rpc) = (field("id"), field("rpc"));
-        (m, id, rpc.trim_start_matches("http://").to_string())
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    /// The first log line containing `needle` (bounded wait).
-    fn wait_log(&self, needle: &str) -> String {
-        let started = Instant::now();
-        loop {
-            let log = self.log();
-            if let Some(line) = log.lines().find(|l| l.contains(needle)) {
-                return line.to_string();
-            }
-            assert!(
-                started.elapsed() < LIMIT,
-                "no log line with {needle:?} within {LIMIT:?}:\n{log}"
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Sends SIGINT; returns the exit code and the whole log.
-    fn interrupt(mut self) -> (i32, String) {
-        let mut child = self.child.take().unwrap();
-        let sent = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let code = wait_exit(&mut child, || self.log());
-        (code, self.log())
-    }
-}
-
-impl Drop for Mconn {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// Waits (bounded) for `child` to exit; its exit code.
-fn wait_exit(child: &mut Child, log: impl Fn() -> String) -> i32 {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code().unwrap_or(-1);
-        }
-        if started.elapsed() > LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("no exit within {LIMIT:?}:\n{}", log());
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// `GET path` on an RPC address; the JSON body.
-fn get(rpc: &str, path: &str) -> Value {
-    let mut s = TcpStream::connect(rpc).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {rpc}\r\n\r\n").unwrap();
-    let mut response = String::new();
-    s.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
-    serde_json::from_str(body).unwrap()
-}
 
 /// Waits (bounded) until `/net_info` lists `id`; that peer's entry.
 fn wait_for_peer(rpc: &str, id: &str) -> Value {
-    let started = Instant::now();
-    loop {
+    let mut found = Value::Null;
+    wait_until(&format!("{id} in /net_info"), || {
         let info = get(rpc, "/net_info");
         let peers = info["result"]["peers"].as_array().unwrap();
-        if let Some(peer) = peers.iter().find(|p| p["node_info"]["id"] == id) {
-            return peer.clone();
+        match peers.iter().find(|p| p["node_info"]["id"] == id) {
+            Some(peer) => found = peer.clone(),
+            None => return false,
         }
-        assert!(
-            started.elapsed() < LIMIT,
-            "{id} not in /net_info within {LIMIT:?}: {info:#}"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+        true
+    });
+    found
+}
+
+/// `start --home HOME` with `peer` as its persistent peer: the process,
+/// its node ID and RPC address.
+fn start_mconn(home: &Path, peer: &str) -> (Mconn, String, String) {
+    let (m, up) = Mconn::start(home, &["--p2p.persistent_peers", peer]);
+    (m, up.id, up.rpc)
 }
 
 /// `probe` of `go` with our network `network`: the JSON report.
@@ -405,7 +173,10 @@ fn assert_go_node_info(info: &Value, go: &GoNode) {
         go.line.version().trim_start_matches('v'),
         "{info}"
     );
-    assert_eq!(info["protocol_version"]["p2p"], go.line.p2p_protocol());
+    assert_eq!(
+        info["protocol_version"]["p2p"],
+        go.line.p2p_protocol().to_string()
+    );
     assert_eq!(info["listen_addr"], format!("tcp://127.0.0.1:{}", go.port));
 }
 
@@ -444,13 +215,9 @@ fn start_with_go_peer(line: Line) {
         "rust-node",
     ]);
     assert_eq!(code, 0, "{stderr}");
-    let home = Home::new(dir.path());
-    let mut config = home.load_config().unwrap();
-    config.p2p.addr_book_strict = false;
-    config.p2p.allow_duplicate_ip = true;
-    fs::write(home.config_file(), config.to_toml()).unwrap();
+    allow_loopback_peers(&Home::new(dir.path()));
 
-    let (node, id, rpc) = Mconn::start(dir.path(), &go.addr());
+    let (node, id, rpc) = start_mconn(dir.path(), &go.addr());
     let mut go = go;
     let added = go.wait("peer_added", |v| v["id"] == id.as_str());
     assert_eq!(added["outbound"], false, "we dialed: {added}");
@@ -488,7 +255,7 @@ fn start_on_go_written_home(line: Line) {
         "show-node-id reads Go's node_key.json"
     );
 
-    let (node, id, rpc) = Mconn::start(&root, &go.addr());
+    let (node, id, rpc) = start_mconn(&root, &go.addr());
     assert_eq!(id, key_id);
     let status = get(&rpc, "/status");
     let info = &status["result"]["node_info"];

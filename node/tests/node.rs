@@ -6,23 +6,24 @@
 //! Every wait is bounded; the nodes' bound ports and RPC addresses are read
 //! from their "Node is up" log line.
 
+mod common;
+
 use std::fs;
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mconn::conn::ChannelConfig;
 use mconn::identity::NodeKey;
 use mconn::pex::{AddrBook, BookConfig, UnixTime};
 use mconn_node::home::InitOptions;
 use mconn_node::Home;
-use mconn_tokio::{Listener, NodeConfig};
+use mconn_tokio::NodeConfig;
 use serde_json::Value;
 
-/// Longest wait for any one thing (a log line, discovery, an exit).
-const LIMIT: Duration = Duration::from_secs(40);
+use common::{allow_loopback_peers, get, wait_until, Mconn, TestListener, Up};
+
+/// Longest a one-shot command (`probe`, `crawl`, `testnet`) may run.
+const RUN_LIMIT: Duration = Duration::from_secs(90);
 const NETWORK: &str = "node-test-chain";
 
 /// A home made by `init`, with the loopback settings a local network needs.
@@ -33,166 +34,8 @@ fn home(dir: &Path, moniker: &str) -> (Home, String) {
         network: Some(NETWORK.into()),
     };
     let id = home.init(&options).unwrap().node_id.to_string();
-    let mut config = home.load_config().unwrap();
-    config.p2p.addr_book_strict = false;
-    config.p2p.allow_duplicate_ip = true;
-    fs::write(home.config_file(), config.to_toml()).unwrap();
+    allow_loopback_peers(&home);
     (home, id)
-}
-
-/// A running `mconn` process; killed if the test ends while it runs.
-struct Daemon {
-    child: Option<Child>,
-    stderr: PathBuf,
-    stdout: PathBuf,
-    _out: tempfile::TempDir,
-}
-
-impl Daemon {
-    fn spawn(args: &[&str]) -> Daemon {
-        let out = tempfile::tempdir().unwrap();
-        let (stdout, stderr) = (out.path().join("out"), out.path().join("err"));
-        let child = Command::new(env!("CARGO_BIN_EXE_mconn"))
-            .args(args)
-            .env_remove("MCONN_HOME")
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(&stdout).unwrap())
-            .stderr(fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        Daemon {
-            child: Some(child),
-            stderr,
-            stdout,
-            _out: out,
-        }
-    }
-
-    /// `start --home DIR` with `extra` flags; waits for "Node is up".
-    fn start(home: &Home, extra: &[&str]) -> (Daemon, Up) {
-        let mut args = vec!["start", "--home", home.root().to_str().unwrap()];
-        args.extend_from_slice(&["--p2p.laddr", "tcp://127.0.0.1:0", "--rpc", "127.0.0.1:0"]);
-        args.extend_from_slice(extra);
-        let d = Daemon::spawn(&args);
-        let line = d.wait_log("Node is up");
-        (d, Up::parse(&line))
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    /// The first log line containing `needle` (bounded wait).
-    fn wait_log(&self, needle: &str) -> String {
-        self.wait_log_where(needle, |_| true)
-    }
-
-    fn wait_log_where(&self, needle: &str, also: impl Fn(&str) -> bool) -> String {
-        let started = Instant::now();
-        loop {
-            let log = self.log();
-            if let Some(line) = log.lines().find(|l| l.contains(needle) && also(l)) {
-                return line.to_string();
-            }
-            assert!(
-                started.elapsed() < LIMIT,
-                "no log line with {needle:?} within {LIMIT:?}:\n{log}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Sends SIGINT; returns the exit code and the whole log.
-    fn interrupt(mut self) -> (i32, String) {
-        let mut child = self.child.take().unwrap();
-        let pid = child.id().to_string();
-        let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
-        assert!(sent.success());
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if started.elapsed() > LIMIT {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("no exit within {LIMIT:?} of SIGINT:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        (status.code().unwrap_or(-1), self.log())
-    }
-
-    /// Waits for the process to exit by itself; exit code, stdout, stderr.
-    fn finish(mut self) -> (i32, String, String) {
-        let mut child = self.child.take().unwrap();
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if started.elapsed() > Duration::from_secs(90) {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("did not finish:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let stdout = fs::read_to_string(&self.stdout).unwrap_or_default();
-        (status.code().unwrap_or(-1), stdout, self.log())
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// What a "Node is up" line says.
-struct Up {
-    id: String,
-    port: u16,
-    rpc: String,
-}
-
-impl Up {
-    fn parse(line: &str) -> Up {
-        let field = |key: &str| -> String {
-            let start = line
-                .find(&format!(" {key}="))
-                .unwrap_or_else(|| panic!("{key} in {line}"));
-            let rest = &line[start + key.len() + 2..];
-            rest.split_whitespace().next().unwrap().to_string()
-        };
-        let listen = field("listen");
-        Up {
-            id: field("id"),
-            port: listen.rsplit(':').next().unwrap().parse().unwrap(),
-            rpc: field("rpc").trim_start_matches("http://").to_string(),
-        }
-    }
-
-    fn addr(&self) -> String {
-        format!("{}@127.0.0.1:{}", self.id, self.port)
-    }
-}
-
-/// `GET path` on an RPC address; the JSON body.
-fn get(rpc: &str, path: &str) -> Value {
-    let mut s = TcpStream::connect(rpc).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {rpc}\r\n\r\n").unwrap();
-    let mut response = String::new();
-    s.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
-    serde_json::from_str(body).unwrap()
 }
 
 /// The IDs of a node's peers, from `/net_info`.
@@ -207,17 +50,14 @@ fn peer_ids(rpc: &str) -> Vec<String> {
         .collect()
 }
 
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !ready() {
-        assert!(started.elapsed() < LIMIT, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Runs a command to completion (bounded); exit code, stdout, stderr.
 fn run(args: &[&str]) -> (i32, String, String) {
-    Daemon::spawn(args).finish()
+    Mconn::spawn(args).finish(RUN_LIMIT)
+}
+
+/// `start --home` on `home` with `extra` flags; waits for "Node is up".
+fn start(home: &Home, extra: &[&str]) -> (Mconn, Up) {
+    Mconn::start(home.root(), extra)
 }
 
 fn load_book(path: &Path) -> AddrBook {
@@ -246,12 +86,12 @@ fn three_nodes_find_each_other_through_a_seed_and_save_their_books() {
     let (home2, _) = home(dirs[1].path(), "node2");
     let (home3, _) = home(dirs[2].path(), "node3");
 
-    let (seed, seed_up) = Daemon::start(&seed_home, &["--p2p.seed_mode"]);
+    let (seed, seed_up) = start(&seed_home, &["--p2p.seed_mode"]);
     let seeds = seed_up.addr();
-    let (node2, up2) = Daemon::start(&home2, &["--p2p.seeds", &seeds]);
+    let (node2, up2) = start(&home2, &["--p2p.seeds", &seeds]);
     // The seed has met node 2 (and put it in its book) before node 3 asks.
     seed.wait_log_where("Peer added", |l| l.contains(&up2.id));
-    let (node3, up3) = Daemon::start(&home3, &["--p2p.seeds", &seeds]);
+    let (node3, up3) = start(&home3, &["--p2p.seeds", &seeds]);
 
     wait_until("nodes 2 and 3 connected to each other", || {
         peer_ids(&up2.rpc).contains(&up3.id) && peer_ids(&up3.rpc).contains(&up2.id)
@@ -369,54 +209,22 @@ fn testnet_of_eight_nodes_finds_everyone() {
 }
 
 /// A node on our network whose key is not the one a peer address names.
-struct Impostor {
-    runtime: Option<tokio::runtime::Runtime>,
-    port: u16,
-}
-
-impl Impostor {
-    fn start() -> Impostor {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let pex = ChannelConfig::new(0x00, 1)
-            .send_queue(10)
-            .recv_message_capacity(64_000);
-        let config = NodeConfig::new(NodeKey::from_seed([9; 32]), NETWORK, &[pex]);
-        let listener = runtime
-            .block_on(Listener::bind("127.0.0.1:0", config))
-            .unwrap();
-        let port = listener.local_addr().unwrap().port();
-        runtime.spawn(async move {
-            let mut peers = Vec::new();
-            loop {
-                if let Ok((peer, _)) = listener.accept().await {
-                    peers.push(peer);
-                }
-            }
-        });
-        Impostor {
-            runtime: Some(runtime),
-            port,
-        }
-    }
-}
-
-impl Drop for Impostor {
-    fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_timeout(Duration::from_secs(5));
-        }
-    }
+fn impostor() -> TestListener {
+    let pex = ChannelConfig::new(0x00, 1)
+        .send_queue(10)
+        .recv_message_capacity(64_000);
+    TestListener::start(NodeConfig::new(
+        NodeKey::from_seed([9; 32]),
+        NETWORK,
+        &[pex],
+    ))
 }
 
 #[test]
 fn bad_peers_are_logged_and_the_node_keeps_running() {
     let dir = tempfile::tempdir().unwrap();
     let (home, _) = home(dir.path(), "lonely");
-    let impostor = Impostor::start();
+    let impostor = impostor();
     let claimed = "56475aa75463474c0285df5dbf2bcab73da65135";
     // Nothing listens on port 1; the impostor's key is not `claimed`.
     let unreachable = "24f6ed6acbfe1009c030d7ca567c33ca48309114@127.0.0.1:1";
@@ -425,7 +233,7 @@ fn bad_peers_are_logged_and_the_node_keeps_running() {
     let dead_seed = "0000000000000000000000000000000000000001@127.0.0.1:2";
     let peers = format!("{unreachable},{wrong_id}");
     let seeds = format!("{unresolvable},{dead_seed}");
-    let (node, up) = Daemon::start(
+    let (node, up) = start(
         &home,
         &["--p2p.persistent_peers", &peers, "--p2p.seeds", &seeds],
     );
@@ -466,7 +274,7 @@ fn a_corrupt_address_book_is_kept_aside_and_the_node_starts() {
     let book = home.addr_book_file(&config);
     fs::write(&book, b"{\"key\": \"not a book").unwrap();
     let external = "tcp://127.0.0.5:26999";
-    let (node, up) = Daemon::start(&home, &["--p2p.external-address", external]);
+    let (node, up) = start(&home, &["--p2p.external-address", external]);
     let aside = PathBuf::from(format!("{}.corrupt-1", book.display()));
     let line = node.wait_log("kept aside");
     assert!(line.contains(&aside.display().to_string()), "{line}");

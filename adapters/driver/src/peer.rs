@@ -52,14 +52,10 @@ pub struct NodeConfig {
     /// 32 KiB): beyond it data waits in the priority queues. `None`: the
     /// kernel's default (higher throughput on some links, worse priority).
     pub unsent_limit: Option<u32>,
-    /// The socket's receive buffer (`SO_RCVBUF`; default `None`: the
-    /// kernel sizes it, growing it to megabytes on a fast link). On a
-    /// receiver slower than its link, every byte there is bulk data an
-    /// urgent message waits behind: 128 KiB cuts the urgent p99 under
-    /// saturating bulk on loopback by about half (BENCHMARKS.md), but it
-    /// also caps the TCP window, so throughput on a long link falls to
-    /// about this ÷ round-trip time (2.6 MB/s at 50 ms). Set it for
-    /// nodes on short links that care about vote latency under load.
+    /// A fixed socket receive buffer (`SO_RCVBUF`, set before the
+    /// handshake; default `None`). Without it the buffer follows the link:
+    /// see `receive_window`. A fixed one caps throughput on long links at
+    /// about this ÷ round-trip time (2.6 MB/s for 128 KiB at 50 ms).
     pub recv_buffer: Option<u32>,
     /// Without a fixed `recv_buffer`: the receive buffer sized from the
     /// handshake's round trip (see [`ReceiveWindow`]; default

@@ -225,6 +225,22 @@ pub fn ratios(figs: &[Figure]) -> Vec<String> {
             r(under / alone)
         ));
     }
+    let aggregate = |peers: &str| {
+        figs.iter()
+            .find(|f| {
+                f.ok()
+                    && f.scenario == "throughput"
+                    && f.config
+                        .contains(&format!("{peers} concurrent peer(s), aggregate"))
+            })
+            .map(|f| f.median)
+    };
+    if let (Some(eight), Some(one)) = (aggregate("8"), aggregate("1")) {
+        out.push(format!(
+            "- throughput, one node, aggregate of 8 concurrent peers ÷ 1 peer (higher is better): mconn-tokio defaults = **{}**",
+            r(eight / one)
+        ));
+    }
     for metric in ["KiB/conn", "idle CPU %"] {
         let of = |sys: &str| {
             figs.iter()
@@ -504,6 +520,28 @@ pub fn svg(figs: &[Figure]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eight_peer_aggregate_is_divided_by_one_peer() {
+        let fig = |config: &str, v: Vec<f64>| {
+            Figure::new("throughput", "1 MiB", "mconn", config, "MB/s", true, v)
+        };
+        let figs = [
+            fig(
+                "mconn-tokio defaults, 1 concurrent peer(s), aggregate",
+                vec![200.0],
+            ),
+            fig(
+                "mconn-tokio defaults, 8 concurrent peer(s), aggregate",
+                vec![300.0, 100.0, 500.0],
+            ),
+        ];
+        let line = ratios(&figs)
+            .into_iter()
+            .find(|l| l.contains("8 concurrent peers"))
+            .expect("an aggregate ratio line");
+        assert!(line.ends_with("= **1.50**"), "{line}");
+    }
 
     #[test]
     fn switch_ratios_divide_mconn_by_each_cometbft_config() {

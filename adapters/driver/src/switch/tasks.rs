@@ -224,7 +224,10 @@ async fn connection_task<RT: Runtime>(
     inner.control().pending.insert(conn, peer.clone());
     let serve = RT::serve(peer.clone(), reader, writer, inner.node.io_buffer);
     let control = async {
-        if peer.connected().await.is_err() {
+        // A connection that ended as it got through (a listener refusing us
+        // after the handshake, e.g. while we cool down there) is a failed
+        // attempt, not a peer the reactors see added and removed at once.
+        if peer.connected().await.is_err() || peer.disconnect_reason().is_some() {
             return Outcome::NotConnected;
         }
         let Some(id) = peer.remote_id() else {

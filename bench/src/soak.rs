@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mconn::identity::{NetAddr, NodeKey};
-use mconn::switch::{ChannelDescriptor, DisconnectReason};
+use mconn::switch::{ChannelDescriptor, DisconnectReason, Refusal};
 use mconn_driver::switch::Reactor;
 use mconn_tokio::{NodeConfig, Switch, SwitchPeer, Tokio};
 use serde::{Deserialize, Serialize};
@@ -60,6 +60,9 @@ pub struct HubLine {
     pub received: u64,
     /// Removals by reason (`Display` of the reason).
     pub reasons: BTreeMap<String, u64>,
+    /// Refusals by reason (`Display` of the [`Refusal`]), those seen so far.
+    #[serde(default)]
+    pub refusals: BTreeMap<String, u64>,
 }
 
 /// One row of the soak table.
@@ -182,6 +185,11 @@ pub fn hub_main(peers: usize, interval: Duration) -> ! {
                 failed: s.failed,
                 received: received.load(Ordering::Relaxed),
                 reasons: reasons.lock().map(|m| m.clone()).unwrap_or_default(),
+                refusals: Refusal::ALL
+                    .iter()
+                    .filter(|r| s.refused(**r) > 0)
+                    .map(|r| (r.to_string(), s.refused(*r)))
+                    .collect(),
             };
             println!("{}", serde_json::to_string(&line).expect("JSON"));
         }
@@ -438,6 +446,12 @@ fn row(s: &Sample) -> String {
         .reasons
         .iter()
         .map(|(k, v)| format!("{k}: {v}"))
+        .chain(
+            s.hub
+                .refusals
+                .iter()
+                .map(|(k, v)| format!("refused, {k}: {v}")),
+        )
         .collect();
     format!(
         "| {:>6.0} | {:>8.1} | {:>5} | {:>5.1} | {:>5} | {:>7} | {:>7} | {:>6} | {:>4} | {} |",
@@ -457,7 +471,7 @@ fn row(s: &Sample) -> String {
 /// The Markdown table.
 pub fn table(s: &[Sample]) -> String {
     let mut t = String::from(
-        "|    t s |  RSS MiB |   fds | CPU % | peers |   added | removed | dial ✗ | stable ✗ | hub disconnect reasons |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        "|    t s |  RSS MiB |   fds | CPU % | peers |   added | removed | dial ✗ | stable ✗ | hub removals and refusals by reason |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for x in s {
         t.push_str(&row(x));
@@ -549,4 +563,43 @@ fn svg(s: &[Sample], churn: usize) -> String {
         h - 8.0
     );
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_lists_removals_then_refusals_by_reason() {
+        let mut hub = HubLine::default();
+        hub.reasons.insert("peer closed the connection".into(), 7);
+        hub.refusals.insert(Refusal::TooManyInbound.to_string(), 2);
+        let sample = Sample {
+            t_s: 5.0,
+            rss_kib: 2048,
+            fds: 10,
+            cpu_pct: 1.5,
+            dials: 9,
+            dial_failures: 0,
+            dial_errors: BTreeMap::new(),
+            stable_down: 0,
+            stable_echoes: 3,
+            hub,
+        };
+        let row = row(&sample);
+        let expected = format!(
+            "peer closed the connection: 7; refused, {}: 2 |",
+            Refusal::TooManyInbound
+        );
+        assert!(row.ends_with(&expected), "{row}");
+    }
+
+    #[test]
+    fn an_old_hub_line_without_refusals_still_parses() {
+        let line =
+            r#"{"peers":1,"added":2,"removed":1,"refused":0,"failed":0,"received":5,"reasons":{}}"#;
+        let hub: HubLine = serde_json::from_str(line).unwrap();
+        assert!(hub.refusals.is_empty());
+        assert_eq!(hub.added, 2);
+    }
 }

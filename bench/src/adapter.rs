@@ -309,6 +309,12 @@ pub(crate) fn rt2() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
+/// The config label of [`many_bulk`]'s figure for `peers` connections (the
+/// report finds the 1- and 8-peer figures by it).
+pub fn many_bulk_label(peers: usize) -> String {
+    format!("mconn-tokio defaults, {peers} concurrent peer(s), aggregate")
+}
+
 /// Aggregate throughput of `peers` concurrent encrypted bulk connections
 /// into one node through mconn-tokio: each side one multi-thread runtime
 /// with two workers; the receiving node counts whole messages over all

@@ -314,7 +314,7 @@ fn throughput_jobs<'a>(
                 job(
                     &case,
                     "mconn",
-                    format!("mconn-tokio defaults, {peers} concurrent peer(s), aggregate"),
+                    adapter::many_bulk_label(peers),
                     Box::new(move || Ok(adapter::many_bulk(net, shape, peers))),
                 );
             }

@@ -225,17 +225,13 @@ pub fn ratios(figs: &[Figure]) -> Vec<String> {
             r(under / alone)
         ));
     }
-    let aggregate = |peers: &str| {
+    let aggregate = |peers: usize| {
+        let label = crate::adapter::many_bulk_label(peers);
         figs.iter()
-            .find(|f| {
-                f.ok()
-                    && f.scenario == "throughput"
-                    && f.config
-                        .contains(&format!("{peers} concurrent peer(s), aggregate"))
-            })
+            .find(|f| f.ok() && f.scenario == "throughput" && f.config == label)
             .map(|f| f.median)
     };
-    if let (Some(eight), Some(one)) = (aggregate("8"), aggregate("1")) {
+    if let (Some(eight), Some(one)) = (aggregate(8), aggregate(1)) {
         out.push(format!(
             "- throughput, one node, aggregate of 8 concurrent peers ÷ 1 peer (higher is better): mconn-tokio defaults = **{}**",
             r(eight / one)
@@ -523,19 +519,11 @@ mod tests {
 
     #[test]
     fn eight_peer_aggregate_is_divided_by_one_peer() {
-        let fig = |config: &str, v: Vec<f64>| {
-            Figure::new("throughput", "1 MiB", "mconn", config, "MB/s", true, v)
+        let fig = |peers: usize, v: Vec<f64>| {
+            let config = crate::adapter::many_bulk_label(peers);
+            Figure::new("throughput", "1 MiB", "mconn", &config, "MB/s", true, v)
         };
-        let figs = [
-            fig(
-                "mconn-tokio defaults, 1 concurrent peer(s), aggregate",
-                vec![200.0],
-            ),
-            fig(
-                "mconn-tokio defaults, 8 concurrent peer(s), aggregate",
-                vec![300.0, 100.0, 500.0],
-            ),
-        ];
+        let figs = [fig(1, vec![200.0]), fig(8, vec![300.0, 100.0, 500.0])];
         let line = ratios(&figs)
             .into_iter()
             .find(|l| l.contains("8 concurrent peers"))

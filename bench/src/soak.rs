@@ -181,7 +181,7 @@ pub fn hub_main(peers: usize, interval: Duration) -> ! {
                 peers: hub.peers().len(),
                 added: s.added,
                 removed: s.removed,
-                refused: s.refused_by.iter().sum(),
+                refused: s.refused_total(),
                 failed: s.failed,
                 received: received.load(Ordering::Relaxed),
                 reasons: reasons.lock().map(|m| m.clone()).unwrap_or_default(),

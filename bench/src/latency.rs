@@ -227,7 +227,8 @@ struct System<'a> {
 }
 
 /// The latency scenario: every system `runs` times, interleaved.
-pub fn figures(go: Option<&Go>, quick: bool, runs: usize) -> Vec<Figure> {
+/// `matching`: only the systems whose "name · config" contains it.
+pub fn figures(go: Option<&Go>, quick: bool, runs: usize, matching: Option<&str>) -> Vec<Figure> {
     let load = Load {
         dur: Duration::from_millis(if quick { 1000 } else { 3000 }),
         interval: Duration::from_millis(5),
@@ -301,6 +302,7 @@ pub fn figures(go: Option<&Go>, quick: bool, runs: usize) -> Vec<Figure> {
         config: "plaintext, 2 streams, no priorities".into(),
         run: Box::new(move || Ok(yamux(net, load))),
     });
+    systems.retain(|s| matching.is_none_or(|t| format!("{} · {}", s.name, s.config).contains(t)));
     let mut res: Vec<Vec<Lat>> = vec![Vec::new(); systems.len()];
     for round in 0..runs {
         for (i, s) in systems.iter().enumerate() {

@@ -61,11 +61,15 @@ struct Args {
     no_go: bool,
     soak: Option<f64>,
     soak_churn: Option<usize>,
+    /// `--match TEXT`: only the throughput jobs whose "case · system ·
+    /// config" and the latency systems whose "system · config" contain
+    /// TEXT (for profiling and A/B runs).
+    matching: Option<String>,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: mconn-bench [--quick] [--out DIR] [--only {}] [--runs N] [--peers N] [--no-go]\n       mconn-bench --soak MINUTES [--soak-churn N] [--out DIR]\n       mconn-bench --replot DIR",
+        "usage: mconn-bench [--quick] [--out DIR] [--only {}] [--runs N] [--peers N] [--no-go] [--match TEXT]\n       mconn-bench --soak MINUTES [--soak-churn N] [--out DIR]\n       mconn-bench --replot DIR",
         SCENARIOS.join(",")
     );
     std::process::exit(2)
@@ -81,6 +85,7 @@ fn parse_args() -> Args {
         no_go: false,
         soak: None,
         soak_churn: None,
+        matching: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -125,6 +130,7 @@ fn parse_args() -> Args {
                         .unwrap_or_else(|| usage()),
                 )
             }
+            "--match" => a.matching = Some(it.next().unwrap_or_else(|| usage())),
             "-h" | "--help" => usage(),
             _ => usage(),
         }
@@ -139,6 +145,15 @@ struct Job<'a> {
     system: &'static str,
     config: String,
     run: Box<dyn Fn() -> Result<f64, String> + 'a>,
+}
+
+/// The jobs whose "case · system · config" contains `text` (all without).
+fn matching<'a>(jobs: Vec<Job<'a>>, text: Option<&str>) -> Vec<Job<'a>> {
+    jobs.into_iter()
+        .filter(|j| {
+            text.is_none_or(|t| format!("{} · {} · {}", j.case, j.system, j.config).contains(t))
+        })
+        .collect()
 }
 
 /// Runs every job `runs` times, interleaved (round r runs every job once),
@@ -536,11 +551,12 @@ fn main() {
         let net = Net::Loopback;
         let confs = [GoConf::DEFAULTS, GoConf::UNCAPPED, GoConf::TUNED];
         let jobs = throughput_jobs("throughput", &net, go, &[1024, 1 << 20], dur, &confs, !q);
+        let jobs = matching(jobs, args.matching.as_deref());
         figs.extend(run_jobs(&jobs, runs, "MB/s", 1e-6, true));
     }
 
     if want("latency") {
-        figs.extend(latency::figures(go, q, runs));
+        figs.extend(latency::figures(go, q, runs, args.matching.as_deref()));
     }
 
     if want("handshakes") {

@@ -52,7 +52,19 @@ pub struct State<B: ByteBuf> {
     send: MultiWakerRegistration<WAITERS>,
     /// Partial-message bytes charged to the node's [`PartialPool`](crate::PartialPool).
     pub(crate) pool_charge: usize,
+    /// Receive calls the application made (wrapping): after handing a
+    /// waiting receiver messages, the reader reads one more batch at most
+    /// before it waits for the next call (see [`Conn::run`](crate::Conn::run)).
+    pub(crate) app_polls: u32,
+    /// A receiver that was waiting was handed messages and has not called
+    /// again since.
+    pub(crate) handed: bool,
+    /// Bit `i`: a receiver waits on channel `i`; bit [`MAX_CHANNELS`]: on any.
+    waiting: u32,
 }
+
+/// The `waiting` bit of receivers of any channel.
+const ANY_BIT: u32 = 1 << MAX_CHANNELS;
 
 /// Who calls [`State::after`]: a task is never woken by its own call.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -89,6 +101,9 @@ impl<B: ByteBuf> State<B> {
             any: MultiWakerRegistration::new(),
             send: MultiWakerRegistration::new(),
             pool_charge: 0,
+            app_polls: 0,
+            handed: false,
+            waiting: 0,
         }
     }
 
@@ -147,10 +162,12 @@ impl<B: ByteBuf> State<B> {
                 if matches!(self.session.conn().peek_message(self.ids[i]), Ok(Some(_))) {
                     self.recv[i].wake();
                     arrived = true;
+                    self.hand(1 << i);
                 }
             }
             if arrived {
                 self.any.wake();
+                self.hand(ANY_BIT);
             }
         }
         if caller != Caller::Writer {
@@ -162,6 +179,14 @@ impl<B: ByteBuf> State<B> {
                 self.rearm = true;
                 self.timer.wake();
             }
+        }
+    }
+
+    /// Receivers behind `bits` were woken: note whether one was waiting.
+    fn hand(&mut self, bits: u32) {
+        if self.waiting & bits != 0 {
+            self.waiting &= !bits;
+            self.handed = true;
         }
     }
 
@@ -203,6 +228,10 @@ impl<B: ByteBuf> State<B> {
         ch: Option<u8>,
         f: &mut Option<impl FnOnce(u8, &[u8]) -> R>,
     ) -> Poll<Result<R, Error>> {
+        self.app_polls = self.app_polls.wrapping_add(1);
+        if core::mem::take(&mut self.handed) {
+            self.rx.wake(); // the reader may wait for this call
+        }
         let found = match ch {
             Some(ch) => {
                 let Some(i) = self.index(ch) else {
@@ -232,8 +261,14 @@ impl<B: ByteBuf> State<B> {
             Err(i) => {
                 if let Some(cx) = cx {
                     match self.recv.get_mut(i) {
-                        Some(w) => w.register(cx.waker()),
-                        None => self.any.register(cx.waker()),
+                        Some(w) => {
+                            w.register(cx.waker());
+                            self.waiting |= 1 << i;
+                        }
+                        None => {
+                            self.any.register(cx.waker());
+                            self.waiting |= ANY_BIT;
+                        }
                     }
                 }
                 Poll::Pending

@@ -3,7 +3,15 @@
 //!
 //! * reader: reads the socket in large batches, feeds the session, keeps the
 //!   bytes the session refused (back-pressure) and offers them again — even
-//!   as an empty slice — once the application took messages;
+//!   as an empty slice — once the application took messages. It runs at
+//!   most one batch ahead of a waiting receiver: after handing one messages
+//!   it reads one more batch, then waits for the application's next receive
+//!   call (at most [`APP_TURN_WAIT`]). Without this, on a single-threaded
+//!   executor that polls the application rarely (tokio's current-thread
+//!   `block_on` runs 61 tasks before it polls its future again), the reader
+//!   decrypted until the bulk channel's receive budget was full — megabytes
+//!   — before the application saw an urgent message that came with the
+//!   first batch;
 //! * writer: drains `poll_transmit` into one large buffer and writes it with
 //!   one call; sleeps until the session or the application has more;
 //! * timer: sleeps until `poll_timeout`, then calls `handle_timeout`.
@@ -34,6 +42,11 @@ pub const OUTPUT_BLOCKED_AFTER: core::time::Duration = core::time::Duration::fro
 /// on a server core; on a microcontroller the lock is held no longer than
 /// one slice either).
 pub const LOCK_SLICE: usize = 16 * 1024;
+
+/// How long the reader waits, after handing a waiting receiver messages
+/// and reading one more batch, for the application to call again before it
+/// reads on anyway (a receiver whose future was dropped never calls).
+pub const APP_TURN_WAIT: core::time::Duration = core::time::Duration::from_millis(1);
 use crate::{Conn, Disconnect, Platform};
 
 impl<P: Platform, B: ByteBuf> Conn<P, B> {
@@ -80,8 +93,15 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
     ) -> Disconnect {
         let (mut start, mut end) = (0, 0);
         let mut grown = false;
+        // `app_polls` when a waiting receiver was handed messages and had
+        // not called since: the batch after that is the last before waiting.
+        let mut owed: Option<u32> = None;
         loop {
             if start == end {
+                if let Some(mark) = owed.take() {
+                    self.wait_for_app(mark).await;
+                }
+                owed = self.with(|s| s.handed.then_some(s.app_polls));
                 if !grown && self.with(|s| s.ready) {
                     io.grow();
                     grown = true;
@@ -144,6 +164,26 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
                 }
             })
             .await;
+        }
+    }
+
+    /// Waits until the application made a receive call after `mark`, the
+    /// connection ended, or [`APP_TURN_WAIT`] passed (then the hand-off is
+    /// forgotten: the receiver may have been dropped).
+    async fn wait_for_app(&self, mark: u32) {
+        let turn = poll_fn(|cx| {
+            self.with(|s| {
+                if s.app_polls != mark || !s.handed || s.end.is_some() {
+                    Poll::Ready(())
+                } else {
+                    s.rx.register(cx.waker());
+                    Poll::Pending
+                }
+            })
+        });
+        let timeout = P::sleep_until(P::now() + APP_TURN_WAIT);
+        if let Either::Second(()) = select(turn, timeout).await {
+            self.with(|s| s.handed = false);
         }
     }
 

@@ -333,3 +333,56 @@ async fn a_close_right_after_the_handshake_does_not_fail_the_dialer() {
     .await
     .unwrap();
 }
+
+/// A receiver waiting on a single-threaded runtime — this test's body runs
+/// in tokio's current-thread `block_on`, which is polled only between runs
+/// of up to 61 tasks — is handed messages as they come: the connection's
+/// reader reads at most one more batch before the application takes them,
+/// rather than decrypting until the channel's receive budget (here ~68
+/// messages) is full, which kept an urgent message that came with the first
+/// batch from the application for milliseconds (`mconn-bench`'s latency).
+#[tokio::test]
+async fn the_reader_runs_at_most_a_batch_ahead_of_a_waiting_receiver() {
+    const MSG: usize = 16 * 1024;
+    const COUNT: usize = 2000;
+    timeout(LIMIT, async {
+        let listener = Listener::bind("127.0.0.1:0", config(2, true))
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let id = listener.config().key.node_id();
+        let sender = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let a = connect(&config(1, true), addr, Some(id)).await.unwrap();
+                let msg = vec![5u8; MSG];
+                for _ in 0..COUNT {
+                    if a.send(0x12, &msg).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = a.close().await;
+            })
+        });
+        let (b, _) = listener.accept().await.unwrap();
+        // Block this runtime's only thread while the sender fills the
+        // socket buffers: the reader then has far more than a batch to read.
+        std::thread::sleep(Duration::from_millis(300));
+        let mut most_waiting = 0;
+        for _ in 0..COUNT {
+            b.recv_with(0x12, |m| assert_eq!(m.len(), MSG))
+                .await
+                .unwrap();
+            most_waiting = most_waiting.max(b.channel_stats(0x12).unwrap().recv_queue_len);
+        }
+        sender.join().unwrap();
+        // A 64 KiB batch holds 4 messages: two batches ahead at most.
+        assert!(most_waiting <= 8, "{most_waiting} messages waited");
+        assert!(most_waiting >= 1, "the sender never got ahead");
+    })
+    .await
+    .unwrap();
+}

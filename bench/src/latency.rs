@@ -34,6 +34,9 @@ pub struct Lat {
     pub count: usize,
     /// Bulk throughput meanwhile, bytes/s.
     pub bulk_rate: f64,
+    /// Urgent messages delivered per second (due: one per `interval`): below
+    /// that, the sender's application did not get to run on time.
+    pub urgent_rate: f64,
 }
 
 /// Shape of a run.
@@ -93,6 +96,7 @@ impl Recorder {
             max: self.lat_ms.last().copied().unwrap_or(f64::NAN),
             count: self.lat_ms.len(),
             bulk_rate: self.bulk as f64 / secs,
+            urgent_rate: self.lat_ms.len() as f64 / secs,
         }
     }
 }
@@ -165,7 +169,11 @@ pub fn yamux(net: &Net, load: Load) -> Lat {
                         if urgent.write_all(b"U").await.is_err() {
                             return;
                         }
+                        // Late ticks are not made up in a burst (as mconn's
+                        // loader): urgent/s then shows how often the sending
+                        // application got to run on time.
                         let mut tick = tokio::time::interval(load.interval);
+                        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                         loop {
                             tick.tick().await;
                             if urgent.write_all(&stamp()).await.is_err() {
@@ -212,6 +220,7 @@ pub fn cometbft(go: &Go, net: &Net, load: Load, conf: GoConf) -> Result<Lat, Str
         max: f("max_ms"),
         count: v["urgent"].as_u64().unwrap_or(0) as usize,
         bulk_rate: f("bulk_bytes") / f("secs"),
+        urgent_rate: f("urgent") / f("secs"),
     })
 }
 
@@ -340,6 +349,11 @@ pub fn figures(go: Option<&Go>, quick: bool, runs: usize, matching: Option<&str>
             figs.push(col("p50 ms", false, r.iter().map(|l| l.p50).collect()));
             figs.push(col("p99 ms", false, r.iter().map(|l| l.p99).collect()));
             figs.push(col("max ms", false, r.iter().map(|l| l.max).collect()));
+            figs.push(col(
+                "urgent/s",
+                true,
+                r.iter().map(|l| l.urgent_rate).collect(),
+            ));
         }
         figs.push(col(
             "bulk MB/s",

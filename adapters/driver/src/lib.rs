@@ -59,7 +59,7 @@ pub use partial_pool::{PartialPool, PoolRef};
 pub use peer::{HalfClose, NodeConfig, Peer, SocketOptions, HANDSHAKE_IO_BUFFER};
 #[cfg(feature = "alloc")]
 pub use receive_window::{ReadHalf, ReceiveWindow};
-pub use run::{linger, IoBuf, LOCK_SLICE};
+pub use run::{linger, IoBuf, APP_TURN_WAIT, LOCK_SLICE, YIELD_AFTER};
 #[cfg(feature = "std")]
 pub use socket2;
 #[cfg(feature = "std")]
@@ -78,6 +78,14 @@ pub trait Platform: 'static {
     fn now() -> mconn::Instant;
     /// Completes at `deadline` (at once if it passed).
     fn sleep_until(deadline: mconn::Instant) -> impl Future<Output = ()>;
+    /// Lets the executor's other tasks run once (the driver loops call it
+    /// after running [`YIELD_AFTER`] without waiting). Default: wake
+    /// and return `Pending` once; runtimes whose own yield also lets the
+    /// timers and the task that called `block_on` run (tokio's does)
+    /// override it.
+    fn yield_now() -> impl Future<Output = ()> {
+        embassy_futures::yield_now()
+    }
 }
 
 /// A mutex: `std::sync::Mutex`, or an `embassy-sync` blocking mutex over a

@@ -13,7 +13,8 @@
 //!   — before the application saw an urgent message that came with the
 //!   first batch;
 //! * writer: drains `poll_transmit` into one large buffer and writes it with
-//!   one call; sleeps until the session or the application has more;
+//!   one call; sleeps until the session or the application has more. Both
+//!   loops yield to the executor after [`YIELD_AFTER`] without waiting;
 //! * timer: sleeps until `poll_timeout`, then calls `handle_timeout`.
 //!
 //! Reads and writes are never cancelled while the connection lives, so the
@@ -47,6 +48,15 @@ pub const LOCK_SLICE: usize = 16 * 1024;
 /// and reading one more batch, for the application to call again before it
 /// reads on anyway (a receiver whose future was dropped never calls).
 pub const APP_TURN_WAIT: core::time::Duration = core::time::Duration::from_millis(1);
+
+/// How long the reader or the writer may run without waiting before it
+/// lets the executor's other tasks run once ([`Platform::yield_now`]):
+/// under bulk traffic a socket that never blocks would otherwise keep the
+/// application — a timer that must send a vote, say — off a single-threaded
+/// executor for as long as the peer keeps up. (Measured in time, not bytes:
+/// a yield costs tokio a poll of its I/O driver, which every 256 KiB cost
+/// a third of plaintext throughput.)
+pub const YIELD_AFTER: core::time::Duration = core::time::Duration::from_millis(1);
 use crate::{Conn, Disconnect, Platform};
 
 impl<P: Platform, B: ByteBuf> Conn<P, B> {
@@ -96,10 +106,12 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
         // `app_polls` when a waiting receiver was handed messages and had
         // not called since: the batch after that is the last before waiting.
         let mut owed: Option<u32> = None;
+        let mut busy_since = P::now();
         loop {
             if start == end {
                 if let Some(mark) = owed.take() {
                     self.wait_for_app(mark).await;
+                    busy_since = P::now();
                 }
                 owed = self.with(|s| s.handed.then_some(s.app_polls));
                 if !grown && self.with(|s| s.ready) {
@@ -114,6 +126,10 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
                     Err(e) => return Disconnect::Io(e.kind()),
                 };
                 trace!("mconn driver: read {} bytes", end);
+                if P::now() >= busy_since + YIELD_AFTER {
+                    P::yield_now().await;
+                    busy_since = P::now();
+                }
             }
             let buf = io.bytes();
             poll_fn(|cx| loop {
@@ -194,6 +210,7 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
         io: &mut (impl IoBuf + ?Sized),
     ) -> Option<Disconnect> {
         let mut grown = false;
+        let mut busy_since = P::now();
         loop {
             if !grown && self.with(|s| s.ready) {
                 io.grow();
@@ -201,6 +218,7 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
             }
             let buf = io.bytes();
             let mut n = 0;
+            let mut waited = false;
             let ready = poll_fn(|cx| loop {
                 let step = self.with(|s| {
                     let now = P::now();
@@ -225,6 +243,7 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
                         Some(Poll::Ready(None))
                     } else {
                         s.tx.register(cx.waker());
+                        waited = true;
                         Some(Poll::Pending)
                     }
                 });
@@ -241,6 +260,13 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
                 return Some(Disconnect::Io(e.kind()));
             }
             io.fit(n);
+            let now = P::now();
+            if waited {
+                busy_since = now;
+            } else if now >= busy_since + YIELD_AFTER {
+                P::yield_now().await;
+                busy_since = P::now();
+            }
         }
     }
 

@@ -59,6 +59,11 @@ impl Platform for Tokio {
             None => std::future::pending().await,
         }
     }
+    /// tokio's yield: the wake is deferred until the runtime polled its
+    /// timers and I/O (and, on a current-thread runtime, `block_on`'s task).
+    async fn yield_now() {
+        tokio::task::yield_now().await
+    }
 }
 
 /// A connection to one peer (cheap to clone; see [`mconn_driver::Conn`]
@@ -156,6 +161,10 @@ impl mconn_driver::switch::Runtime for Tokio {
 
     async fn sleep_until(deadline: Instant) {
         <Tokio as Platform>::sleep_until(deadline).await
+    }
+
+    async fn yield_now() {
+        <Tokio as Platform>::yield_now().await
     }
 
     fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) {

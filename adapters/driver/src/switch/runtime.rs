@@ -31,6 +31,12 @@ pub trait Runtime: Send + Sync + Sized + 'static {
     /// Completes at `deadline` (at once if it passed).
     fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send;
 
+    /// Lets the executor's other tasks run once (see
+    /// [`Platform::yield_now`]; default: wake and return `Pending` once).
+    fn yield_now() -> impl Future<Output = ()> + Send {
+        embassy_futures::yield_now()
+    }
+
     /// Runs `task` in the background until it completes.
     fn spawn(task: impl Future<Output = ()> + Send + 'static);
 
@@ -91,5 +97,9 @@ impl<RT: Runtime> Platform for OnRuntime<RT> {
 
     fn sleep_until(deadline: Instant) -> impl Future<Output = ()> {
         RT::sleep_until(deadline)
+    }
+
+    fn yield_now() -> impl Future<Output = ()> {
+        RT::yield_now()
     }
 }

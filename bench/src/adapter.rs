@@ -157,7 +157,13 @@ impl Side for Loader {
                 if p.send(URGENT, &stamp()).await.is_err() {
                     return;
                 }
-                next = next.max(P::now().as_micros());
+                // More than a period late: skip the missed ticks (as Go's
+                // ticker and the yamux loader's tokio interval do), so
+                // urgent/s falls only when the application ran late.
+                let now = P::now().as_micros();
+                if now > next + step {
+                    next = now;
+                }
             }
         };
         let bulk = async {

@@ -170,8 +170,8 @@ pub fn yamux(net: &Net, load: Load) -> Lat {
                             return;
                         }
                         // Late ticks are not made up in a burst (as mconn's
-                        // loader): urgent/s then shows how often the sending
-                        // application got to run on time.
+                        // loader and Go's ticker): urgent/s falls when the
+                        // sending application did not run on time.
                         let mut tick = tokio::time::interval(load.interval);
                         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                         loop {

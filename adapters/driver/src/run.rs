@@ -109,8 +109,16 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
         let mut busy_since = P::now();
         loop {
             if start == end {
+                // Between batches: wait for the application (see above), or
+                // let the executor's other tasks run after a long busy spell.
+                let mut rested = false;
                 if let Some(mark) = owed.take() {
-                    self.wait_for_app(mark).await;
+                    rested = noting_wait(self.wait_for_app(mark)).await.1;
+                } else if P::now() >= busy_since + YIELD_AFTER {
+                    P::yield_now().await;
+                    rested = true;
+                }
+                if rested {
                     busy_since = P::now();
                 }
                 owed = self.with(|s| s.handed.then_some(s.app_polls));
@@ -120,15 +128,15 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
                 }
                 io.fit(end);
                 start = 0;
-                end = match reader.read(io.bytes()).await {
+                let (read, waited) = noting_wait(reader.read(io.bytes())).await;
+                end = match read {
                     Ok(0) => return Disconnect::Eof,
                     Ok(n) => n,
                     Err(e) => return Disconnect::Io(e.kind()),
                 };
                 trace!("mconn driver: read {} bytes", end);
-                if P::now() >= busy_since + YIELD_AFTER {
-                    P::yield_now().await;
-                    busy_since = P::now();
+                if waited {
+                    busy_since = P::now(); // idle until now: not busy
                 }
             }
             let buf = io.bytes();
@@ -256,12 +264,14 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
                 return writer.flush().await.err().map(|e| Disconnect::Io(e.kind()));
             };
             trace!("mconn driver: write {} bytes", n);
-            if let Err(e) = self.write_all_noting_blocks(writer, &buf[..n]).await {
+            let (written, blocked) =
+                noting_wait(self.write_all_noting_blocks(writer, &buf[..n])).await;
+            if let Err(e) = written {
                 return Some(Disconnect::Io(e.kind()));
             }
             io.fit(n);
             let now = P::now();
-            if waited {
+            if waited || blocked {
                 busy_since = now;
             } else if now >= busy_since + YIELD_AFTER {
                 P::yield_now().await;
@@ -350,6 +360,20 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
         })
         .await
     }
+}
+
+/// Runs `fut`; also says whether it had to wait (returned `Pending` at
+/// least once), i.e. whether the task gave the executor a turn meanwhile.
+async fn noting_wait<F: core::future::Future>(fut: F) -> (F::Output, bool) {
+    let mut fut = core::pin::pin!(fut);
+    let mut waited = false;
+    let out = poll_fn(|cx| {
+        let poll = fut.as_mut().poll(cx);
+        waited |= poll.is_pending();
+        poll
+    })
+    .await;
+    (out, waited)
 }
 
 /// A socket batch buffer for [`Conn::run`]: a plain `[u8]`, or one that

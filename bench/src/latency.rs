@@ -311,7 +311,7 @@ pub fn figures(go: Option<&Go>, quick: bool, runs: usize, matching: Option<&str>
         config: "plaintext, 2 streams, no priorities".into(),
         run: Box::new(move || Ok(yamux(net, load))),
     });
-    systems.retain(|s| matching.is_none_or(|t| format!("{} · {}", s.name, s.config).contains(t)));
+    systems.retain(|s| crate::selected(matching, &format!("{} · {}", s.name, s.config)));
     let mut res: Vec<Vec<Lat>> = vec![Vec::new(); systems.len()];
     for round in 0..runs {
         for (i, s) in systems.iter().enumerate() {

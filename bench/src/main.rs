@@ -147,12 +147,16 @@ struct Job<'a> {
     run: Box<dyn Fn() -> Result<f64, String> + 'a>,
 }
 
+/// `--match TEXT`: whether a job or system labelled `label` runs (all do
+/// without a TEXT).
+fn selected(text: Option<&str>, label: &str) -> bool {
+    text.is_none_or(|t| label.contains(t))
+}
+
 /// The jobs whose "case · system · config" contains `text` (all without).
 fn matching<'a>(jobs: Vec<Job<'a>>, text: Option<&str>) -> Vec<Job<'a>> {
     jobs.into_iter()
-        .filter(|j| {
-            text.is_none_or(|t| format!("{} · {} · {}", j.case, j.system, j.config).contains(t))
-        })
+        .filter(|j| selected(text, &format!("{} · {} · {}", j.case, j.system, j.config)))
         .collect()
 }
 

@@ -23,7 +23,7 @@ use mconn_driver::{Conn, Platform, YIELD_AFTER};
 /// The fake clock, µs; every reading advances it by [`TICK_US`].
 static CLOCK_US: AtomicU64 = AtomicU64::new(0);
 const TICK_US: u64 = 100;
-/// Yields asked for, and the clock at the latest one.
+/// Yields asked for.
 static YIELDS: AtomicUsize = AtomicUsize::new(0);
 
 enum Fake {}

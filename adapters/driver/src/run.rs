@@ -106,20 +106,17 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
         // `app_polls` when a waiting receiver was handed messages and had
         // not called since: the batch after that is the last before waiting.
         let mut owed: Option<u32> = None;
-        let mut busy_since = P::now();
+        let mut busy = Busy::<P>::new();
         loop {
             if start == end {
                 // Between batches: wait for the application (see above), or
                 // let the executor's other tasks run after a long busy spell.
-                let mut rested = false;
                 if let Some(mark) = owed.take() {
-                    rested = noting_wait(self.wait_for_app(mark)).await.1;
-                } else if P::now() >= busy_since + YIELD_AFTER {
-                    P::yield_now().await;
-                    rested = true;
-                }
-                if rested {
-                    busy_since = P::now();
+                    if noting_wait(self.wait_for_app(mark)).await.1 {
+                        busy.rested();
+                    }
+                } else {
+                    busy.yield_if_long().await;
                 }
                 owed = self.with(|s| s.handed.then_some(s.app_polls));
                 if !grown && self.with(|s| s.ready) {
@@ -136,7 +133,7 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
                 };
                 trace!("mconn driver: read {} bytes", end);
                 if waited {
-                    busy_since = P::now(); // idle until now: not busy
+                    busy.rested();
                 }
             }
             let buf = io.bytes();
@@ -197,7 +194,7 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
     async fn wait_for_app(&self, mark: u32) {
         let turn = poll_fn(|cx| {
             self.with(|s| {
-                if s.app_polls != mark || !s.handed || s.end.is_some() {
+                if s.app_polls != mark || s.end.is_some() {
                     Poll::Ready(())
                 } else {
                     s.rx.register(cx.waker());
@@ -218,7 +215,7 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
         io: &mut (impl IoBuf + ?Sized),
     ) -> Option<Disconnect> {
         let mut grown = false;
-        let mut busy_since = P::now();
+        let mut busy = Busy::<P>::new();
         loop {
             if !grown && self.with(|s| s.ready) {
                 io.grow();
@@ -270,12 +267,10 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
                 return Some(Disconnect::Io(e.kind()));
             }
             io.fit(n);
-            let now = P::now();
             if waited || blocked {
-                busy_since = now;
-            } else if now >= busy_since + YIELD_AFTER {
-                P::yield_now().await;
-                busy_since = P::now();
+                busy.rested();
+            } else {
+                busy.yield_if_long().await;
             }
         }
     }
@@ -359,6 +354,34 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
             })
         })
         .await
+    }
+}
+
+/// Since when a driver loop has worked without waiting.
+struct Busy<P: Platform> {
+    since: Instant,
+    platform: core::marker::PhantomData<P>,
+}
+
+impl<P: Platform> Busy<P> {
+    fn new() -> Self {
+        Busy {
+            since: P::now(),
+            platform: core::marker::PhantomData,
+        }
+    }
+
+    /// The loop waited (the executor had a turn): busy from now on.
+    fn rested(&mut self) {
+        self.since = P::now();
+    }
+
+    /// After [`YIELD_AFTER`] of work without waiting, yields once.
+    async fn yield_if_long(&mut self) {
+        if P::now() >= self.since + YIELD_AFTER {
+            P::yield_now().await;
+            self.rested();
+        }
     }
 }
 

@@ -56,7 +56,9 @@ pub use error::ConnectError;
 pub use error::{Disconnect, Error};
 pub use partial_pool::{PartialPool, PoolRef};
 #[cfg(feature = "alloc")]
-pub use peer::{HalfClose, NodeConfig, Peer, SocketOptions, HANDSHAKE_IO_BUFFER};
+pub use peer::{
+    HalfClose, NodeConfig, Peer, SocketOptions, HANDSHAKE_IO_BUFFER, PLAINTEXT_IO_BUFFER,
+};
 #[cfg(feature = "alloc")]
 pub use receive_window::{ReadHalf, ReceiveWindow};
 pub use run::{linger, IoBuf, APP_TURN_WAIT, LOCK_SLICE, YIELD_AFTER};

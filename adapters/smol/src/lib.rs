@@ -7,7 +7,7 @@
 //! async-io timers; all protocol behaviour lives in the `mconn` core.
 //!
 //! Sockets get `TCP_NODELAY`; reads and writes go in batches of
-//! [`NodeConfig::io_buffer`] (64 KiB). Logs go through the `log` crate.
+//! [`NodeConfig::io_buffer`] (64 KiB; 256 KiB plaintext). Logs go through the `log` crate.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> { smol::block_on(async {

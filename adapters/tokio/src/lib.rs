@@ -8,7 +8,7 @@
 //! `mconn-embassy`: all protocol behaviour lives in the `mconn` core.
 //!
 //! Sockets get `TCP_NODELAY`; reads and writes go in batches of
-//! [`NodeConfig::io_buffer`] (64 KiB). Logs go through the `log` crate
+//! [`NodeConfig::io_buffer`] (64 KiB; 256 KiB plaintext). Logs go through the `log` crate
 //! (use `tracing-log` to see them in `tracing`).
 //!
 //! ```no_run

@@ -95,3 +95,81 @@ fn recv_rate_back_pressures_input() {
     assert!((3.5..4.5).contains(&secs), "took {secs} s");
     assert_eq!(receiver.poll_message().map(|(_, m)| m.len()), Some(200_000));
 }
+
+/// Under a send cap kept busy by a bulk channel, a higher-priority message
+/// goes at once on a little credit not yet earned, instead of waiting for
+/// the next refill; the bulk channel then waits for that debt, and a
+/// high-priority channel alone borrows nothing.
+#[test]
+fn an_urgent_message_does_not_wait_for_the_bulk_channels_credit() {
+    let mut config = Config::cometbft();
+    config.send_rate = Some(100_000);
+    let chans = [
+        ChannelConfig::new(0x20, 1)
+            .send_queue(1000)
+            .recv_message_capacity(1 << 20),
+        ChannelConfig::new(0x22, 10).send_queue(10),
+    ];
+    let mut c = MConnection::with_alloc(&config, &chans, Instant::ZERO).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    c.try_send(0x20, &[1u8; 200_000]).unwrap();
+    let burst = c.poll_transmit(Instant::ZERO, &mut buf);
+    assert!(burst > 0 && burst < 200_000);
+    assert_eq!(
+        c.poll_transmit(Instant::ZERO, &mut buf),
+        0,
+        "the cap holds bulk"
+    );
+    let resume = c.poll_timeout().unwrap();
+    assert!(resume > Instant::ZERO);
+
+    c.try_send(0x22, b"vote").unwrap();
+    let n = c.poll_transmit(Instant::ZERO, &mut buf);
+    assert!(n > 0 && n < 20, "only the vote went: {n} bytes");
+    assert_eq!(&buf[n - 4..n], b"vote");
+    assert_eq!(c.poll_transmit(Instant::ZERO, &mut buf), 0);
+    // The bulk channel pays the vote back: it resumes later than before.
+    assert!(c.poll_timeout().unwrap() > resume);
+
+    // With the bulk channel empty, the vote channel is the lowest busy one:
+    // it waits for credit like any other.
+    let mut alone = MConnection::with_alloc(&config, &chans, Instant::ZERO).unwrap();
+    alone.try_send(0x22, &[2u8; 20_000]).unwrap();
+    assert!(alone.poll_transmit(Instant::ZERO, &mut buf) > 0);
+    alone.try_send(0x22, b"vote").unwrap();
+    assert_eq!(alone.poll_transmit(Instant::ZERO, &mut buf), 0);
+}
+
+/// The receive cap alike: once bulk input used up the credit, a packet on
+/// a higher-priority channel is still taken (on credit not yet earned),
+/// the bulk channel's next packet is not.
+#[test]
+fn an_urgent_packet_is_read_while_the_receive_cap_holds_bulk() {
+    let chans = [
+        ChannelConfig::new(0x20, 1)
+            .send_queue(10)
+            .recv_message_capacity(1 << 20),
+        ChannelConfig::new(0x22, 10).send_queue(10),
+    ];
+    let mut sender = MConnection::with_alloc(&Config::cometbft(), &chans, Instant::ZERO).unwrap();
+    let mut wire = vec![0u8; 1 << 20];
+    sender.try_send(0x20, &[1u8; 200_000]).unwrap();
+    let bulk = sender.poll_transmit(Instant::ZERO, &mut wire);
+    let bulk = wire[..bulk].to_vec();
+    sender.try_send(0x22, b"vote").unwrap();
+    let n = sender.poll_transmit(Instant::ZERO, &mut wire);
+    let vote = wire[..n].to_vec();
+
+    let mut config = Config::cometbft();
+    config.recv_rate = Some(100_000);
+    let mut receiver = MConnection::with_alloc(&config, &chans, Instant::ZERO).unwrap();
+    let taken = receiver.handle_input(Instant::ZERO, &bulk).unwrap();
+    assert!(
+        taken > 0 && taken < bulk.len(),
+        "the cap stops bulk: {taken}"
+    );
+    assert_eq!(receiver.handle_input(Instant::ZERO, &bulk[taken..]), Ok(0));
+    assert_eq!(receiver.handle_input(Instant::ZERO, &vote), Ok(vote.len()));
+    assert_eq!(receiver.poll_message(), Some((0x22, &b"vote"[..])));
+    assert_eq!(receiver.handle_input(Instant::ZERO, &bulk[taken..]), Ok(0));
+}

@@ -225,6 +225,9 @@ struct Inner<B> {
     keepalive: KeepaliveState,
     send_rate: Option<TokenBucket>,
     recv_rate: Option<TokenBucket>,
+    /// Credit a packet that [`may_borrow`](Inner::may_borrow) may use
+    /// before it is earned: one largest packet.
+    rate_borrow: usize,
     events: heapless::Deque<Event, EVENT_CAP>,
     decay_period: Duration,
     next_decay: Instant,
@@ -313,6 +316,7 @@ impl<B: ByteBuf> MConnection<B> {
                 keepalive: KeepaliveState::new(config.keepalive, config.ping_limit, now),
                 send_rate: config.send_rate.map(bucket),
                 recv_rate: config.recv_rate.map(bucket),
+                rate_borrow: burst,
                 events: heapless::Deque::new(),
                 decay_period: config.decay_period,
                 next_decay: now + config.decay_period,
@@ -369,7 +373,7 @@ impl<B: ByteBuf> MConnection<B> {
         let mut used = 0;
         while self.st.state != State::Closed {
             if let Some(rate) = self.st.recv_rate.as_mut() {
-                if !rate.allows(now) {
+                if !rate.allows_in_debt(now, self.st.rate_borrow) {
                     break;
                 }
             }
@@ -385,6 +389,9 @@ impl<B: ByteBuf> MConnection<B> {
                         break;
                     }
                     Ok(Some((packet, total))) => {
+                        if !self.st.recv_allows(now, &packet) {
+                            break;
+                        }
                         if self.st.on_packet(now, packet, total) == Flow::Stalled {
                             break;
                         }
@@ -407,6 +414,9 @@ impl<B: ByteBuf> MConnection<B> {
                     }
                     let len = self.rx.len;
                     let flow = match codec.decode(self.rx.staged(), max) {
+                        Ok(Some((packet, _))) if !self.st.recv_allows(now, &packet) => {
+                            Flow::Stalled // staged until the cap allows it
+                        }
                         Ok(Some((packet, _))) => self.st.on_packet(now, packet, len),
                         Ok(None) => Flow::Stalled,
                         Err(e) => {
@@ -458,8 +468,13 @@ impl<B: ByteBuf> MConnection<B> {
         self.st.apply_decay(now);
         let codec = self.st.codec;
         while let Some(next) = self.st.next_packet() {
+            let debt = if self.st.may_borrow(next) {
+                self.st.rate_borrow
+            } else {
+                0
+            };
             if let Some(rate) = self.st.send_rate.as_mut() {
-                if !rate.allows(now) {
+                if !rate.allows_in_debt(now, debt) {
                     break;
                 }
             }
@@ -768,6 +783,44 @@ impl<B: ByteBuf> Inner<B> {
             }
         }
         Some(Next::Msg(best))
+    }
+
+    /// Whether `next` may go under a send rate cap before the credit is
+    /// back (by up to [`rate_borrow`](Self::rate_borrow) bytes): pings,
+    /// pongs, and a channel of higher priority than another that has data.
+    /// A vote behind a saturating block channel then goes at once instead
+    /// of at the timer's next tick (up to 1 ms on tokio), while the cap's
+    /// long-run rate stays (the bulk channel waits for the debt).
+    fn may_borrow(&self, next: Next) -> bool {
+        let Next::Msg(i) = next else {
+            return true;
+        };
+        let priority = self.channels[i].cfg.priority;
+        self.channels
+            .iter()
+            .any(|c| c.has_data() && c.cfg.priority < priority)
+    }
+
+    /// Whether a received `packet` may be taken under a receive rate cap:
+    /// with credit, or on up to [`rate_borrow`](Self::rate_borrow) bytes
+    /// not earned yet for pings, pongs and channels above the lowest
+    /// priority (the receiver cannot see what the sender has queued, so
+    /// the lowest-priority channels pay the debt back). As on the send
+    /// side, an urgent packet does not wait for the timer's next tick.
+    fn recv_allows(&mut self, now: Instant, packet: &Packet<'_>) -> bool {
+        let debt = match *packet {
+            Packet::Msg { channel, .. } => {
+                let lowest = self.channels.iter().map(|c| c.cfg.priority).min();
+                match self.channel(channel) {
+                    Some(c) if Some(c.cfg.priority) > lowest => self.rate_borrow,
+                    _ => 0,
+                }
+            }
+            Packet::Ping | Packet::Pong => self.rate_borrow,
+        };
+        self.recv_rate
+            .as_mut()
+            .is_none_or(|rate| rate.allows_in_debt(now, debt))
     }
 
     fn packet(&self, next: Next) -> (Packet<'_>, usize, bool) {

@@ -47,8 +47,18 @@ impl TokenBucket {
     /// Whether sending may go on now. Credit may go negative by one packet:
     /// the overshoot is paid back before the next send (as Go's flowrate).
     pub fn allows(&mut self, now: Instant) -> bool {
+        self.allows_in_debt(now, 0)
+    }
+
+    /// Whether sending may go on now for a packet that may also use up to
+    /// `debt` bytes of credit not earned yet (paid back before the next
+    /// packet that may not, so the long-run rate is unchanged).
+    pub fn allows_in_debt(&mut self, now: Instant, debt: usize) -> bool {
         self.refill(now);
-        self.credit > 0
+        let debt = i64::try_from(debt)
+            .unwrap_or(i64::MAX / MICROS)
+            .min(i64::MAX / MICROS);
+        self.credit > -debt * MICROS
     }
 
     pub fn spend(&mut self, bytes: usize) {
@@ -79,6 +89,9 @@ mod tests {
         assert!(b.allows(t0));
         b.spend(300); // 200 in debt
         assert!(!b.allows(t0));
+        // A packet that may borrow up to 300 bytes may go; up to 200 not.
+        assert!(b.allows_in_debt(t0, 300));
+        assert!(!b.allows_in_debt(t0, 200));
         let ready = b.ready_at().unwrap();
         assert_eq!(ready.as_micros(), 200_001);
         assert!(!b.allows(Instant::from_micros(200_000)));

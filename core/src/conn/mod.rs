@@ -479,23 +479,20 @@ impl<B: ByteBuf> MConnection<B> {
                 }
             }
             let (packet, len, eof) = self.st.packet(next);
-            let wire = codec.encoded_len(&packet);
             let room = &mut out[n..];
-            let encoded = if wire <= room.len() {
-                codec.encode(&packet, room).ok()
-            } else {
-                self.tx
-                    .room()
-                    .and_then(|stage| codec.encode(&packet, stage).ok())
-                    .map(|w| {
+            // Straight into `out`; a packet that does not fit (the encoder
+            // stops without writing past `room`) goes into the stage.
+            let (written, wire) = match codec.encode(&packet, room) {
+                Ok(w) => (w, w),
+                Err(_) => match self.tx.room().and_then(|s| codec.encode(&packet, s).ok()) {
+                    Some(w) => {
                         self.tx.len = w;
-                        self.tx.drain_into(room)
-                    })
+                        (self.tx.drain_into(room), w)
+                    }
+                    None => break, // out of memory (the stage holds any packet)
+                },
             };
-            match encoded {
-                Some(w) => n += w,
-                None => break, // out of memory (the stage holds any packet)
-            }
+            n += written;
             self.st.commit(now, next, len, eof, wire);
             if self.tx.pending() > 0 {
                 break;

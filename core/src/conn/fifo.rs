@@ -193,6 +193,7 @@ impl<B: ByteBuf> MsgFifo<B> {
             self.wrap = None;
             self.head = 0;
         }
+        // (While wrapped the tail is below the head, so this means empty.)
         if self.head == self.tail {
             self.head = 0;
             self.tail = 0;

@@ -225,8 +225,8 @@ struct Inner<B> {
     keepalive: KeepaliveState,
     send_rate: Option<TokenBucket>,
     recv_rate: Option<TokenBucket>,
-    /// Credit a packet that [`may_borrow`](Inner::may_borrow) may use
-    /// before it is earned: one largest packet.
+    /// Credit an urgent packet may use before it is earned under a rate
+    /// cap (see [`send_allows`](Inner::send_allows)): one largest packet.
     rate_borrow: usize,
     events: heapless::Deque<Event, EVENT_CAP>,
     decay_period: Duration,
@@ -468,15 +468,8 @@ impl<B: ByteBuf> MConnection<B> {
         self.st.apply_decay(now);
         let codec = self.st.codec;
         while let Some(next) = self.st.next_packet() {
-            let debt = if self.st.may_borrow(next) {
-                self.st.rate_borrow
-            } else {
-                0
-            };
-            if let Some(rate) = self.st.send_rate.as_mut() {
-                if !rate.allows_in_debt(now, debt) {
-                    break;
-                }
+            if !self.st.send_allows(now, next) {
+                break;
             }
             let (packet, len, eof) = self.st.packet(next);
             let room = &mut out[n..];
@@ -782,20 +775,29 @@ impl<B: ByteBuf> Inner<B> {
         Some(Next::Msg(best))
     }
 
-    /// Whether `next` may go under a send rate cap before the credit is
-    /// back (by up to [`rate_borrow`](Self::rate_borrow) bytes): pings,
-    /// pongs, and a channel of higher priority than another that has data.
-    /// A vote behind a saturating block channel then goes at once instead
-    /// of at the timer's next tick (up to 1 ms on tokio), while the cap's
-    /// long-run rate stays (the bulk channel waits for the debt).
-    fn may_borrow(&self, next: Next) -> bool {
-        let Next::Msg(i) = next else {
-            return true;
+    /// Whether `next` may be sent now under a send rate cap: with credit,
+    /// or on up to [`rate_borrow`](Self::rate_borrow) bytes not earned yet
+    /// for pings, pongs, and a channel of higher priority than another that
+    /// has data. A vote behind a saturating block channel then goes at once
+    /// instead of at the timer's next tick (up to 1 ms on tokio), while the
+    /// cap's long-run rate stays (the bulk channel waits for the debt).
+    fn send_allows(&mut self, now: Instant, next: Next) -> bool {
+        if self.send_rate.is_none() {
+            return true; // no cap: nothing to work out per packet
+        }
+        let may_borrow = match next {
+            Next::Ping | Next::Pong => true,
+            Next::Msg(i) => {
+                let priority = self.channels[i].cfg.priority;
+                self.channels
+                    .iter()
+                    .any(|c| c.has_data() && c.cfg.priority < priority)
+            }
         };
-        let priority = self.channels[i].cfg.priority;
-        self.channels
-            .iter()
-            .any(|c| c.has_data() && c.cfg.priority < priority)
+        let debt = if may_borrow { self.rate_borrow } else { 0 };
+        self.send_rate
+            .as_mut()
+            .is_none_or(|rate| rate.allows_in_debt(now, debt))
     }
 
     /// Whether a received `packet` may be taken under a receive rate cap:
@@ -805,6 +807,9 @@ impl<B: ByteBuf> Inner<B> {
     /// the lowest-priority channels pay the debt back). As on the send
     /// side, an urgent packet does not wait for the timer's next tick.
     fn recv_allows(&mut self, now: Instant, packet: &Packet<'_>) -> bool {
+        if self.recv_rate.is_none() {
+            return true; // no cap: nothing to work out per packet
+        }
         let debt = match *packet {
             Packet::Msg { channel, .. } => {
                 let lowest = self.channels.iter().map(|c| c.cfg.priority).min();

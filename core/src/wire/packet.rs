@@ -231,20 +231,18 @@ impl Codec {
     pub fn encode(self, packet: &Packet<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
         let mut w = Writer::new(out);
         match self {
-            Codec::Protobuf => match *packet {
-                Packet::Ping | Packet::Pong => {
-                    w.varint(pb_body_len(packet) as u64)?;
-                    let member = if *packet == Packet::Ping {
-                        PB_PING
-                    } else {
-                        PB_PONG
-                    };
-                    w.message_header(member, 0)?;
-                }
-                Packet::Msg { channel, eof, data } => {
-                    let msg = pb_msg_body_len(channel, eof, data.len());
-                    w.varint(proto::bytes_field_len(PB_MSG, msg) as u64)?;
-                    w.message_header(PB_MSG, msg)?;
+            Codec::Protobuf => {
+                // The oneof member and its body length, computed once.
+                let (member, body) = match *packet {
+                    Packet::Ping => (PB_PING, 0),
+                    Packet::Pong => (PB_PONG, 0),
+                    Packet::Msg { channel, eof, data } => {
+                        (PB_MSG, pb_msg_body_len(channel, eof, data.len()))
+                    }
+                };
+                w.varint(proto::bytes_field_len(member, body) as u64)?;
+                w.message_header(member, body)?;
+                if let Packet::Msg { channel, eof, data } = *packet {
                     if channel != 0 {
                         w.varint_field(PB_CHANNEL, u64::from(channel))?;
                     }
@@ -255,7 +253,7 @@ impl Codec {
                         w.bytes_field(PB_DATA, data)?;
                     }
                 }
-            },
+            }
             Codec::GoWire => match *packet {
                 Packet::Ping => w.raw(&[GW_PING])?,
                 Packet::Pong => w.raw(&[GW_PONG])?,

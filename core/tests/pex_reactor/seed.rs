@@ -80,6 +80,23 @@ fn seed_crawls_asks_and_hangs_up() {
 }
 
 #[test]
+fn a_seed_crawls_a_peer_that_was_connected_at_its_last_round() {
+    let mut m = machine(seed_cfg());
+    fill_book(&mut m, (10..13).map(addr));
+    let mut view = View::new(10);
+    view.busy.insert(id(10)); // it dialled the seed just now
+    m.handle_timeout(at(0), &view);
+    let first = dials(&drain(&mut m));
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(first.iter().all(|a| a.id != id(10)));
+    // Gone again at the next round: crawled then, not 2 min later.
+    view.busy.clear();
+    m.handle_timeout(at(30), &view);
+    let again = dials(&drain(&mut m));
+    assert_eq!(again.iter().map(|a| a.id).collect::<Vec<_>>(), vec![id(10)]);
+}
+
+#[test]
 fn seed_lets_go_of_old_non_persistent_peers() {
     let mut m = machine(seed_cfg());
     let mut view = View::new(10);

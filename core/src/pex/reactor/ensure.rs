@@ -222,10 +222,13 @@ impl<R: RngCore> PexMachine<R> {
             if recent {
                 continue;
             }
-            self.record_crawl(now, addr.id);
+            // Already being dialled or connected (a peer that dialled us):
+            // not crawled now, so not recorded — recording it kept such a
+            // peer from being crawled for `min_time_between_crawls`.
             if self.pending.contains(&addr.id) || view.is_dialing_or_connected(&addr.id) {
                 continue;
             }
+            self.record_crawl(now, addr.id);
             self.try_dial(now, addr, DialKind::Crawl, view.is_persistent(&addr.id));
         }
     }

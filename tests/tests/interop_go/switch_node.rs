@@ -520,6 +520,11 @@ async fn run_persistent_redial(line: Line) {
             line.name()
         );
     }
+    // Reactors hear of the removal from their own tasks, after the peer
+    // left the set: wait for ours rather than assume it already ran.
+    if !wait_for(WAIT, || !log.lock().unwrap().removed.is_empty()).await {
+        panic!("[{}] our reactor was not told of the removal", line.name());
+    }
     let (received, reason) = {
         let log = log.lock().unwrap();
         assert_eq!(log.removed.len(), 1);

@@ -90,7 +90,13 @@ fn three_nodes_find_each_other_through_a_seed_and_save_their_books() {
     let seeds = seed_up.addr();
     let (node2, up2) = start(&home2, &["--p2p.seeds", &seeds]);
     // The seed has met node 2 (and put it in its book) before node 3 asks.
+    // "Peer added" comes from the seed's logging reactor, whose task runs
+    // apart from the PEX reactor's (which books node 2's address in its own
+    // add_peer): it does not show the address is in the book yet. The seed
+    // hangs up on node 2 only after its PEX reactor answered node 2, i.e.
+    // after that add_peer ran, so wait for the hang-up too.
     seed.wait_log_where("Peer added", |l| l.contains(&up2.id));
+    seed.wait_log_where("Peer removed", |l| l.contains(&up2.id));
     let (node3, up3) = start(&home3, &["--p2p.seeds", &seeds]);
 
     wait_until("nodes 2 and 3 connected to each other", || {

@@ -57,7 +57,8 @@ pub use error::{Disconnect, Error};
 pub use partial_pool::{PartialPool, PoolRef};
 #[cfg(feature = "alloc")]
 pub use peer::{
-    HalfClose, NodeConfig, Peer, SocketOptions, HANDSHAKE_IO_BUFFER, PLAINTEXT_IO_BUFFER,
+    HalfClose, NodeConfig, Peer, SocketOptions, HANDSHAKE_IO_BUFFER, IO_BUFFER_QUIET,
+    PLAINTEXT_IO_BUFFER,
 };
 #[cfg(feature = "alloc")]
 pub use receive_window::{ReadHalf, ReceiveWindow};

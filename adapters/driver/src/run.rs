@@ -123,7 +123,7 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
                     io.grow();
                     grown = true;
                 }
-                io.fit(end);
+                io.fit(end, P::now());
                 start = 0;
                 let (read, waited) = noting_wait(reader.read(io.bytes())).await;
                 end = match read {
@@ -266,7 +266,7 @@ impl<P: Platform, B: ByteBuf> Conn<P, B> {
             if let Err(e) = written {
                 return Some(Disconnect::Io(e.kind()));
             }
-            io.fit(n);
+            io.fit(n, P::now());
             if waited || blocked {
                 busy.rested();
             } else {
@@ -410,11 +410,11 @@ pub trait IoBuf {
     /// buffer holds nothing pending.
     fn grow(&mut self) {}
     /// A batch of `used` bytes was read or written through the buffer
-    /// (`used == bytes().len()`: it was full, more may be waiting): adapt
-    /// the size for the next one (default: nothing to do). Called only
+    /// (`used == bytes().len()`: it was full, more may be waiting), ending
+    /// at `now`: adapt the size for the next one (default: nothing to do). Called only
     /// between batches, when the buffer holds nothing pending.
-    fn fit(&mut self, used: usize) {
-        let _ = used;
+    fn fit(&mut self, used: usize, now: Instant) {
+        let _ = (used, now);
     }
 }
 

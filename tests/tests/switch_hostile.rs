@@ -1,7 +1,8 @@
 //! A switch on loopback TCP under attack by the hostile peer of
 //! `mconn_tests::hostile`, while a good peer keeps exchanging messages with
 //! it: admission floods (silent, slowloris, connection floods), identity
-//! lies, and crafted input after an honest handshake. Every hostile
+//! lies, crafted input after an honest handshake, and a peer that stops
+//! reading while the switch stops. Every hostile
 //! connection must end by a deadline or a typed refusal, the good peer must
 //! be unaffected, file descriptors must return to their baseline, and
 //! half-finished messages must not hold more memory than the documented
@@ -766,5 +767,42 @@ fn half_finished_messages_from_many_peers_share_the_node_budget() {
             budget / MIB
         );
         switch.stop().await;
+    });
+}
+
+/// A peer that stops reading (its application never receives, so its
+/// receive window closes and TCP backs up): our graceful close cannot
+/// flush, `stop` cuts it after the linger time — and the reactor still
+/// hears `remove_peer` for it before its own `stop`.
+#[test]
+fn stop_tells_reactors_of_a_peer_it_had_to_cut() {
+    let _serial = serial();
+    runtime().block_on(async {
+        let (switch, shared) = start_switch(true, |_| {}).await;
+        let (stuck, _) = good_peer(9, ip(127, 0, 0, 9), &switch).await;
+        let id = NodeKey::from_seed([9; 32]).node_id();
+        wait_until("the peer added", Duration::from_secs(10), || {
+            log(&shared).added.contains(&id)
+        })
+        .await;
+        let ours = switch.peers().get(&id).cloned().expect("a peer");
+        // Fill everything between us and its application: our send queue,
+        // both socket buffers, its receive window (bounded: 4,000 × 16 KiB).
+        let msg = vec![0x5a; 16 * 1024];
+        let mut blocked = false;
+        for _ in 0..4_000 {
+            let send = tokio::time::timeout(Duration::from_millis(500), ours.send(ECHO, &msg));
+            if send.await.is_err() {
+                blocked = true;
+                break;
+            }
+        }
+        assert!(blocked, "the peer kept taking 64 MiB without reading");
+        switch.stop().await;
+        assert!(
+            log(&shared).removed.contains_key(&id),
+            "the reactor was stopped without hearing of the cut peer"
+        );
+        drop(stuck);
     });
 }

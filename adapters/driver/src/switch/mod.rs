@@ -587,21 +587,30 @@ impl<RT: Runtime> Switch<RT> {
         }
         self.inner.run_actions();
         // Peers close gracefully within their linger time; then they are cut.
+        let drained = || {
+            poll_fn(|cx| {
+                let mut c = self.inner.control();
+                if c.tasks == 0 {
+                    Poll::Ready(())
+                } else {
+                    c.stop_waiters.push(cx.waker().clone());
+                    Poll::Pending
+                }
+            })
+        };
         let deadline = RT::now() + self.inner.node.linger + core::time::Duration::from_secs(1);
-        let drained = poll_fn(|cx| {
-            let mut c = self.inner.control();
-            if c.tasks == 0 {
-                Poll::Ready(())
-            } else {
-                c.stop_waiters.push(cx.waker().clone());
-                Poll::Pending
+        if let Either::Second(()) = select(drained(), RT::sleep_until(deadline)).await {
+            {
+                let c = self.inner.control();
+                for p in c.peers.values() {
+                    p.connection().abort();
+                }
             }
-        });
-        if let Either::Second(()) = select(drained, RT::sleep_until(deadline)).await {
-            let c = self.inner.control();
-            for p in c.peers.values() {
-                p.connection().abort();
-            }
+            // Cut peers end at once; their removals reach the reactors'
+            // inboxes from their own tasks, which must come before `Stop`
+            // (or a reactor would never hear `remove_peer` for them).
+            let deadline = RT::now() + core::time::Duration::from_secs(1);
+            let _ = select(drained(), RT::sleep_until(deadline)).await;
         }
         {
             let mut inboxes = self.inner.inboxes();

@@ -456,14 +456,14 @@ fn identity_lies_are_refused_with_typed_reasons() {
         // Inbound: authenticated as one key, NodeInfo claiming another ID.
         let mut liar = Identity::new(21, NETWORK, &channel_ids());
         liar.claimed_id = Some(other);
-        let mut h = HostilePeer::connect(ip(127, 0, 0, 7), target, &liar, Duration::from_secs(5))
+        let mut h = HostilePeer::connect(ip(127, 0, 0, 7), target, &liar, Duration::from_secs(15))
             .await
             .expect("the handshake itself completes");
         assert!(
             h.wait_closed(Duration::from_secs(10)).await.is_some(),
             "liar kept"
         );
-        wait_until("the failed attempt", Duration::from_secs(5), || {
+        wait_until("the failed attempt", Duration::from_secs(15), || {
             switch.stats().failed == 1
         })
         .await;
@@ -504,7 +504,7 @@ fn identity_lies_are_refused_with_typed_reasons() {
             ip(127, 0, 0, 7),
             plain.local_addr().unwrap(),
             &claimant,
-            Duration::from_secs(5),
+            Duration::from_secs(15),
         )
         .await
         .expect("plaintext handshake");
@@ -525,7 +525,7 @@ async fn attack(
     let me = Identity::new(seed, NETWORK, &channel_ids());
     let id = me.node_id();
     let target = switch.local_addr().unwrap();
-    let mut h = HostilePeer::connect(ip(127, 0, 0, 7), target, &me, Duration::from_secs(5))
+    let mut h = HostilePeer::connect(ip(127, 0, 0, 7), target, &me, Duration::from_secs(15))
         .await
         .expect("hostile handshake");
     wait_until("the hostile peer added", Duration::from_secs(10), || {

@@ -95,18 +95,27 @@ async fn mesh<RT: Runtime>() {
         assert_eq!(outbound + peers.num_inbound(), NODES - 1);
     }
 
-    // Every node broadcasts concurrently.
+    // Every node broadcasts concurrently. A broadcast that did not reach
+    // every peer is recorded (an assertion inside a spawned task would
+    // only show as the wait below timing out).
     let done = Arc::new(Mutex::new(0usize));
+    let short = Arc::new(Mutex::new(Vec::new()));
     for s in &switches {
-        let (s, done) = (s.clone(), done.clone());
+        let (s, done, short) = (s.clone(), done.clone(), short.clone());
         RT::spawn(async move {
-            for seq in 0..MESSAGES {
+            'sending: for seq in 0..MESSAGES {
                 for ch in CHANNELS {
                     let mut msg = [0u8; 64];
                     msg[..4].copy_from_slice(&seq.to_be_bytes());
                     msg[4] = ch;
                     let b = s.broadcast(ch, &msg).await;
-                    assert_eq!((b.queued, b.failed), (NODES - 1, 0), "{b:?}");
+                    if (b.queued, b.failed) != (NODES - 1, 0) {
+                        short
+                            .lock()
+                            .unwrap()
+                            .push(format!("seq {seq} on {ch:#x}: {b:?}"));
+                        break 'sending;
+                    }
                 }
             }
             *done.lock().unwrap() += 1;
@@ -115,9 +124,13 @@ async fn mesh<RT: Runtime>() {
     let total = |log: &Log| log.lock().unwrap().values().map(Vec::len).sum::<usize>();
     let want = (NODES - 1) * CHANNELS.len() * MESSAGES as usize;
     wait_until::<RT>("every message", Duration::from_secs(240), || {
-        *done.lock().unwrap() == NODES && logs.iter().all(|l| total(l) >= want)
+        let all_sent = *done.lock().unwrap() == NODES;
+        (all_sent && !short.lock().unwrap().is_empty())
+            || (all_sent && logs.iter().all(|l| total(l) >= want))
     })
     .await;
+    let short = short.lock().unwrap().clone();
+    assert!(short.is_empty(), "broadcasts that missed peers: {short:?}");
     // Nothing more trickles in (no duplicates).
     sleep::<RT>(Duration::from_millis(200)).await;
     let expected: Vec<u32> = (0..MESSAGES).collect();

@@ -125,8 +125,7 @@ async fn mesh<RT: Runtime>() {
     let want = (NODES - 1) * CHANNELS.len() * MESSAGES as usize;
     wait_until::<RT>("every message", Duration::from_secs(240), || {
         let all_sent = *done.lock().unwrap() == NODES;
-        (all_sent && !short.lock().unwrap().is_empty())
-            || (all_sent && logs.iter().all(|l| total(l) >= want))
+        all_sent && (!short.lock().unwrap().is_empty() || logs.iter().all(|l| total(l) >= want))
     })
     .await;
     let short = short.lock().unwrap().clone();

@@ -53,7 +53,7 @@ mod reactor;
 mod runtime;
 mod tasks;
 
-use core::future::poll_fn;
+use core::future::{poll_fn, Future};
 use core::task::{Poll, Waker};
 use std::boxed::Box;
 use std::collections::BTreeMap;
@@ -587,17 +587,7 @@ impl<RT: Runtime> Switch<RT> {
         }
         self.inner.run_actions();
         // Peers close gracefully within their linger time; then they are cut.
-        let drained = || {
-            poll_fn(|cx| {
-                let mut c = self.inner.control();
-                if c.tasks == 0 {
-                    Poll::Ready(())
-                } else {
-                    c.stop_waiters.push(cx.waker().clone());
-                    Poll::Pending
-                }
-            })
-        };
+        let drained = || self.none_left(|c| c.tasks);
         let deadline = RT::now() + self.inner.node.linger + core::time::Duration::from_secs(1);
         if let Either::Second(()) = select(drained(), RT::sleep_until(deadline)).await {
             {
@@ -619,16 +609,22 @@ impl<RT: Runtime> Switch<RT> {
             }
         }
         let deadline = RT::now() + core::time::Duration::from_secs(5);
-        let reactors_done = poll_fn(|cx| {
+        let reactors_done = self.none_left(|c| c.reactors_running);
+        let _ = select(reactors_done, RT::sleep_until(deadline)).await;
+    }
+
+    /// Resolves once `count` of the switch's state is zero (re-checked
+    /// whenever stop waiters are woken: a task or reactor ended).
+    fn none_left(&self, count: fn(&Control<RT>) -> usize) -> impl Future<Output = ()> + '_ {
+        poll_fn(move |cx| {
             let mut c = self.inner.control();
-            if c.reactors_running == 0 {
+            if count(&c) == 0 {
                 Poll::Ready(())
             } else {
                 c.stop_waiters.push(cx.waker().clone());
                 Poll::Pending
             }
-        });
-        let _ = select(reactors_done, RT::sleep_until(deadline)).await;
+        })
     }
 
     /// Whether [`stop`](Self::stop) was called.

@@ -179,6 +179,7 @@ impl GrowingBuf {
         }
     }
 
+    /// The quiet size: [`HANDSHAKE_IO_BUFFER`], or `full` if smaller.
     fn small(&self) -> usize {
         self.full.min(HANDSHAKE_IO_BUFFER)
     }

@@ -411,8 +411,8 @@ pub trait IoBuf {
     fn grow(&mut self) {}
     /// A batch of `used` bytes was read or written through the buffer
     /// (`used == bytes().len()`: it was full, more may be waiting), ending
-    /// at `now`: adapt the size for the next one (default: nothing to do). Called only
-    /// between batches, when the buffer holds nothing pending.
+    /// at `now`: adapt the size for the next one (default: nothing to do).
+    /// Called only between batches, when the buffer holds nothing pending.
     fn fit(&mut self, used: usize, now: Instant) {
         let _ = (used, now);
     }

@@ -782,9 +782,9 @@ impl<B: ByteBuf> Inner<B> {
     /// instead of at the timer's next tick (up to 1 ms on tokio), while the
     /// cap's long-run rate stays (the bulk channel waits for the debt).
     fn send_allows(&mut self, now: Instant, next: Next) -> bool {
-        if self.send_rate.is_none() {
+        let Some(rate) = self.send_rate.as_mut() else {
             return true; // no cap: nothing to work out per packet
-        }
+        };
         let may_borrow = match next {
             Next::Ping | Next::Pong => true,
             Next::Msg(i) => {
@@ -795,9 +795,7 @@ impl<B: ByteBuf> Inner<B> {
             }
         };
         let debt = if may_borrow { self.rate_borrow } else { 0 };
-        self.send_rate
-            .as_mut()
-            .is_none_or(|rate| rate.allows_in_debt(now, debt))
+        rate.allows_in_debt(now, debt)
     }
 
     /// Whether a received `packet` may be taken under a receive rate cap:
